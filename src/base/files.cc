@@ -1,0 +1,85 @@
+#include "base/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace clawcage {
+
+Result<UniqueFd> open_file(const std::string& path, int flags, int mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return system_error("open", path);
+  return UniqueFd(fd);
+}
+
+Result<std::string> read_fd(int fd) {
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return system_error("read", "fd " + std::to_string(fd));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  TRY_ASSIGN(UniqueFd fd, open_file(path, O_RDONLY));
+  auto r = read_fd(fd.get());
+  if (!r) return system_error(r.error().code, "read", path);
+  return r;
+}
+
+Result<void> write_file_at(int dirfd, const std::string& name, const std::string& data,
+                           const std::string& shown_path) {
+  int fd = ::openat(dirfd, name.c_str(), O_WRONLY | O_CLOEXEC | O_TRUNC);
+  if (fd < 0) return system_error("open", shown_path);
+  UniqueFd owner(fd);
+  ssize_t n = ::write(fd, data.data(), data.size());
+  if (n < 0) {
+    Error e = system_error("write", shown_path);
+    e.detail = "writing \"" + data + "\"";
+    return e;
+  }
+  if (static_cast<size_t>(n) != data.size())
+    return make_error("write", shown_path, "short write of \"" + data + "\"");
+  return ok();
+}
+
+Result<void> write_file(const std::string& path, const std::string& data) {
+  return write_file_at(AT_FDCWD, path, data, path);
+}
+
+Result<void> make_dirs(const std::string& path, int mode) {
+  if (path.empty()) return ok();
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    size_t next = path.find('/', pos + 1);
+    cur = path.substr(0, next);
+    pos = next;
+    if (cur.empty() || cur == "/") continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return system_error("mkdir", cur);
+  }
+  return ok();
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+}  // namespace clawcage

@@ -1,0 +1,15 @@
+// The clawcage command's verbs. Each returns the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace clawcage::cli {
+
+void add_run_command(CLI::App& app, int& exit_code);
+void add_gc_command(CLI::App& app, int& exit_code);
+void add_spec_command(CLI::App& app, int& exit_code);
+
+inline constexpr const char* kBuiltinImage = "/var/lib/clawcage/images/builtin/rootfs";
+inline constexpr const char* kStateRoot = "/run/clawcage";
+
+}  // namespace clawcage::cli

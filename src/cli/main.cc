@@ -1,0 +1,20 @@
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"clawcage: a sandbox runtime for AI-agent tasks"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "clawcage 0.1.0");
+  int exit_code = 0;
+  clawcage::cli::add_run_command(app, exit_code);
+  clawcage::cli::add_gc_command(app, exit_code);
+  clawcage::cli::add_spec_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 125;
+  }
+  return exit_code;
+}

@@ -1,0 +1,151 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <sched.h>
+
+#include <chrono>
+
+#include "base/files.h"
+#include "engine/sandbox.h"
+#include "linux/contain.h"
+#include "linux/idmap.h"
+#include "spec/validate.h"
+
+namespace clawcage::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+Result<std::string> resolve_rootfs(const CreateOptions& o) {
+  std::string path = o.spec.root.path;
+  if (path.front() != '/') path = o.bundle_dir + "/" + path;
+  char* real = realpath(path.c_str(), nullptr);
+  if (!real) return system_error("root.path", path);
+  std::string out(real);
+  free(real);
+  struct stat st;
+  if (stat(out.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return invalid_field("root.path", out + " is not a directory");
+  if (out == "/") return invalid_field("root.path", "the host's / cannot be a sandbox rootfs");
+  return out;
+}
+
+// Turns the spec into everything the child needs, before anything is created.
+Result<os::InitPlan> prepare_init_plan(const CreateOptions& o) {
+  const spec::Spec& s = o.spec;
+  os::InitPlan plan;
+  TRY_ASSIGN(plan.rootfs, resolve_rootfs(o));
+  auto sw = s.annotations.find(spec::kRootSwitchAnnotation);
+  plan.pivot_root = sw == s.annotations.end() || sw->second != "chroot";
+  plan.readonly_root = s.root.readonly;
+  plan.user_namespace = s.has_namespace("user");
+  plan.cgroup_namespace = s.has_namespace("cgroup");
+  plan.hostname = s.hostname;
+  TRY_ASSIGN(plan.mounts, os::plan_mounts(s));
+  TRY(os::open_mount_sources(plan.mounts));
+  if (s.linux.seccomp) {
+    TRY_ASSIGN(auto program, os::compile_seccomp(*s.linux.seccomp));
+    plan.seccomp = std::move(program);
+  }
+  TRY_ASSIGN(plan.capabilities, os::resolve_capabilities(s.process.capabilities));
+  TRY_ASSIGN(plan.rlimits, os::resolve_rlimits(s.process.rlimits));
+  plan.no_new_privileges = s.process.no_new_privileges;
+  plan.oom_score_adj = s.process.oom_score_adj;
+  plan.uid = s.process.user.uid;
+  plan.gid = s.process.user.gid;
+  plan.additional_gids = s.process.user.additional_gids;
+  plan.umask = s.process.user.umask;
+  plan.cwd = s.process.cwd;
+  plan.args = s.process.args;
+  plan.env = s.process.env;
+  return plan;
+}
+
+uint64_t clone_flags(const spec::Spec& s) {
+  uint64_t flags = 0;
+  // The user namespace is entered by the init itself, last (see contain.cc).
+  if (s.has_namespace("mount")) flags |= CLONE_NEWNS;
+  if (s.has_namespace("pid")) flags |= CLONE_NEWPID;
+  if (s.has_namespace("network")) flags |= CLONE_NEWNET;
+  if (s.has_namespace("ipc")) flags |= CLONE_NEWIPC;
+  if (s.has_namespace("uts")) flags |= CLONE_NEWUTS;
+  return flags;
+}
+
+}  // namespace
+
+Result<void> check_sandbox_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return invalid_field("task", "must be 1 to 64 characters");
+  for (size_t i = 0; i < id.size(); ++i) {
+    char c = id[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
+      return invalid_field("task", "\"" + id + "\" may hold only letters, digits, '-', '_' and '.', and starts with a letter or digit");
+  }
+  return ok();
+}
+
+Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
+  auto t0 = Clock::now();
+  TRY(check_sandbox_id(o.id));
+  TRY(spec::validate_spec(o.spec));
+  TRY_ASSIGN(os::InitPlan plan, prepare_init_plan(o));
+  Sandbox sb;
+  sb.id_ = o.id;
+  sb.times_.prepare_ms = ms_since(t0);
+
+  auto t1 = Clock::now();
+  TRY_ASSIGN(sb.cgroup_, cgroups.create(o.id, o.spec.linux.resources));
+  sb.times_.cgroup_ms = ms_since(t1);
+  // From here on, a failure destroys `sb`, which kills and removes what exists so far.
+  sb.state_dir_ = o.state_root + "/" + o.id;
+  TRY(make_dirs(o.state_root, 0711));
+  if (mkdir(sb.state_dir_.c_str(), 0700) != 0) {
+    sb.state_dir_.clear();  // not ours: never remove it
+    Error e = system_error("mkdir", o.state_root + "/" + o.id);
+    if (e.code == EEXIST) e.detail = "a sandbox named " + o.id + " exists";
+    return e;
+  }
+
+  auto t2 = Clock::now();
+  TRY_ASSIGN(auto channels, os::SyncChannel::make_pair());
+  sb.channel_ = std::move(channels.first);
+  const os::SyncChannel& child_end = channels.second;
+  os::CloneOptions clone;
+  clone.flags = clone_flags(o.spec);
+  clone.cgroup_fd = sb.cgroup_->clone_into_fd();
+  bool placed = false;
+  TRY_ASSIGN(sb.init_, os::spawn_process(
+                           clone,
+                           [&]() {
+                             sb.channel_.close();
+                             return os::run_sandbox_init(plan, child_end);
+                           },
+                           &placed));
+  channels.second.close();
+  sb.times_.clone_ms = ms_since(t2);
+
+  auto t3 = Clock::now();
+  TRY(sb.cgroup_->add_process(sb.init_.pid()).context("placing sandbox " + o.id + " in its cgroup"));
+  TRY(sb.channel_.send(os::SyncMessage::go));
+  constexpr int kSetupTimeoutMs = 30000;
+  if (plan.user_namespace) {
+    TRY(sb.channel_.expect(os::SyncMessage::userns_ready, sb.init_.pidfd(), kSetupTimeoutMs)
+            .context("creating sandbox " + o.id));
+    TRY(os::write_id_maps(sb.init_.pid(), o.spec.linux.uid_mappings, o.spec.linux.gid_mappings));
+    TRY(sb.channel_.send(os::SyncMessage::maps_written));
+  }
+  TRY(sb.channel_.expect(os::SyncMessage::ready, sb.init_.pidfd(), kSetupTimeoutMs)
+          .context("creating sandbox " + o.id));
+  sb.times_.init_ms = ms_since(t3);
+  TRY(sb.write_state());
+  sb.status_ = Status::created;
+  return sb;
+}
+
+}  // namespace clawcage::engine

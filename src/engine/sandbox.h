@@ -1,0 +1,80 @@
+// One sandbox through the OCI lifecycle: create leaves the init waiting, start releases it,
+// kill signals it, wait reaps it, destroy removes everything it owned. Every resource is
+// named after the sandbox id, so `clawcage gc` can find leftovers from the kernel side.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "linux/cgroup.h"
+#include "linux/process.h"
+#include "linux/sync_channel.h"
+#include "spec/spec.h"
+
+namespace clawcage::engine {
+
+enum class ExitCause { exited, signaled, oom_killed, timeout, killed, spawn_failed };
+const char* exit_cause_name(ExitCause cause);
+
+enum class Status { created, running, stopped };
+
+struct CreateOptions {
+  std::string id;
+  spec::Spec spec;
+  std::string bundle_dir = ".";             // root.path is relative to it
+  std::string state_root = "/run/clawcage";  // <state_root>/<id>/state.json
+};
+
+// Milliseconds spent in each setup phase (sandbox2's latency breakdown): a spawn cliff
+// shows which step grew.
+struct SetupTimes {
+  double prepare_ms = 0, cgroup_ms = 0, clone_ms = 0, init_ms = 0, start_ms = 0;
+};
+
+class Sandbox {
+ public:
+  static Result<Sandbox> create(os::CgroupManager& cgroups, CreateOptions options);
+  Sandbox(Sandbox&&) = default;
+  Sandbox& operator=(Sandbox&&) = default;
+  ~Sandbox();  // destroys whatever is still held
+
+  const std::string& id() const { return id_; }
+  pid_t pid() const { return init_.pid(); }
+  Status status() const { return status_; }
+  const SetupTimes& setup_times() const { return times_; }
+  os::Cgroup& cgroup() { return *cgroup_; }
+
+  Result<void> start();
+  // Signals the init; SIGKILL goes through the cgroup so double-forked children die too.
+  Result<void> kill(int signal);
+  // Waits for the init to exit (timeout_ms < 0: forever); nullopt on timeout.
+  Result<std::optional<os::ExitStatus>> wait(int timeout_ms);
+  int pidfd() const { return init_.pidfd(); }
+  Result<os::CgroupStats> stats() const { return cgroup_->stats(); }
+  // Kills every process, removes the cgroup and the state dir. Idempotent.
+  Result<void> destroy();
+
+ private:
+  Sandbox() = default;
+  Result<void> write_state() const;
+
+  std::string id_;
+  std::string state_dir_;
+  std::unique_ptr<os::Cgroup> cgroup_;
+  os::ChildProcess init_;
+  os::SyncChannel channel_;
+  Status status_ = Status::created;
+  SetupTimes times_;
+  bool destroyed_ = false;
+};
+
+// Sandbox ids name cgroups and state dirs: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.
+Result<void> check_sandbox_id(const std::string& id);
+
+}  // namespace clawcage::engine

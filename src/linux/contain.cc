@@ -1,0 +1,143 @@
+#include "linux/contain.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/files.h"
+
+namespace clawcage::os {
+
+namespace {
+
+Result<void> check(bool okay, const char* operation, const std::string& subject) {
+  if (!okay) return system_error(operation, subject);
+  return ok();
+}
+
+Result<void> pivot_into(const std::string& rootfs) {
+  TRY(check(chdir(rootfs.c_str()) == 0, "chdir", rootfs));
+  // pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops it
+  // without needing a put_old directory inside the image.
+  TRY(check(syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root", rootfs));
+  TRY(check(umount2(".", MNT_DETACH) == 0, "detach old root", "/"));
+  TRY(check(chdir("/") == 0, "chdir", "/"));
+  return ok();
+}
+
+Result<void> enter_user_namespace(const SyncChannel& channel) {
+  TRY(check(unshare(CLONE_NEWUSER) == 0, "unshare", "user namespace"));
+  TRY(channel.send(SyncMessage::userns_ready));
+  TRY(channel.expect(SyncMessage::maps_written, -1, -1));
+  return ok();
+}
+
+Result<void> switch_user(const InitPlan& plan) {
+  // Keep permitted capabilities across the uid change; the spec's sets are applied next.
+  TRY(check(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0, "prctl", "keep capabilities"));
+  std::vector<gid_t> groups(plan.additional_gids.begin(), plan.additional_gids.end());
+  // Drops the host's supplementary groups as well (root's group 0 among them).
+  TRY(check(setgroups(groups.size(), groups.data()) == 0, "setgroups", "process.user.additionalGids"));
+  TRY(check(setresgid(plan.gid, plan.gid, plan.gid) == 0, "setresgid",
+            "process.user.gid " + std::to_string(plan.gid)));
+  TRY(check(setresuid(plan.uid, plan.uid, plan.uid) == 0, "setresuid",
+            "process.user.uid " + std::to_string(plan.uid)));
+  TRY(check(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == 0, "prctl", "keep capabilities"));
+  return ok();
+}
+
+Result<std::string> find_executable(const InitPlan& plan) {
+  const std::string& name = plan.args[0];
+  if (name.find('/') != std::string::npos) {
+    if (access(name.c_str(), X_OK) != 0) return system_error("exec", name);
+    return name;
+  }
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : plan.env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  size_t pos = 0;
+  int last_errno = ENOENT;
+  while (pos <= path.size()) {
+    size_t colon = path.find(':', pos);
+    std::string dir = path.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+    pos = colon == std::string::npos ? path.size() + 1 : colon + 1;
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (errno != ENOENT && errno != ENOTDIR) last_errno = errno;
+  }
+  return system_error(last_errno, "exec", name + " (not found in PATH " + path + ")");
+}
+
+// The order is the security argument. Reorder only with a test that shows why.
+Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
+  TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
+  // The parent places us in every cgroup before this arrives, so nothing below escapes them.
+  TRY(channel.expect(SyncMessage::go, -1, -1));
+  if (plan.cgroup_namespace) TRY(check(unshare(CLONE_NEWCGROUP) == 0, "unshare", "cgroup namespace"));
+  // As host root in our own mount namespace: every mount made here (ro volumes, masks) is
+  // owned by the host's user namespace, so the sandbox can never undo it.
+  TRY(apply_mount_plan(plan.mounts, plan.rootfs).context("building the sandbox's mounts"));
+  if (plan.pivot_root) {
+    TRY(pivot_into(plan.rootfs));
+    if (plan.readonly_root) TRY(make_root_readonly());
+  } else if (plan.readonly_root) {
+    TRY(check(mount(nullptr, plan.rootfs.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0,
+              "remount read-only", plan.rootfs));
+  }
+  if (!plan.hostname.empty())
+    TRY(check(sethostname(plan.hostname.data(), plan.hostname.size()) == 0, "sethostname", plan.hostname));
+  if (plan.oom_score_adj)
+    TRY(write_file("/proc/self/oom_score_adj", std::to_string(*plan.oom_score_adj))
+            .context("setting process.oomScoreAdj"));
+  // The user namespace comes last, so it owns none of the other namespaces: its root has
+  // no power over mounts, hostname or network even with every capability.
+  if (plan.user_namespace) TRY(enter_user_namespace(channel));
+  if (!plan.pivot_root) {
+    // chroot(2) in a chrooted process cannot create a user namespace: hence after it.
+    TRY(check(chroot(plan.rootfs.c_str()) == 0, "chroot", plan.rootfs));
+    TRY(check(chdir("/") == 0, "chdir", "/"));
+  }
+  TRY(apply_rlimits(plan.rlimits).context("applying process.rlimits"));
+  TRY(drop_bounding_set(plan.capabilities));
+  TRY(switch_user(plan));
+  TRY(apply_capability_sets(plan.capabilities));
+  // The uid change cleared the parent-death signal.
+  TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
+  if (plan.umask) umask(*plan.umask);
+  TRY(check(chdir(plan.cwd.c_str()) == 0, "chdir", "process.cwd " + plan.cwd));
+  TRY_ASSIGN(std::string executable, find_executable(plan));
+  TRY(channel.send(SyncMessage::ready));
+  TRY(channel.expect(SyncMessage::start, -1, -1));
+  // No host fd reaches the payload but stdio (CVE-2024-21626); the channel is CLOEXEC and
+  // reports an exec failure.
+  int keep = channel.fd();
+  if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
+  syscall(SYS_close_range, keep + 1, ~0U, 0);
+  if (plan.no_new_privileges)
+    TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
+  // Seccomp is the last step: everything above needed syscalls the profile may refuse.
+  if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
+  std::vector<char*> argv, envp;
+  for (const auto& a : plan.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : plan.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  execve(executable.c_str(), argv.data(), envp.data());
+  return system_error("exec", executable);
+}
+
+}  // namespace
+
+int run_sandbox_init(const InitPlan& plan, const SyncChannel& channel) {
+  auto r = contain(plan, channel);
+  channel.send_error(r.error());
+  return 127;
+}
+
+}  // namespace clawcage::os

@@ -1,0 +1,44 @@
+// The sandbox init: what the cloned child does between clone3 and execve.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "linux/capabilities.h"
+#include "linux/mount_plan.h"
+#include "linux/rlimits.h"
+#include "linux/seccomp.h"
+#include "linux/sync_channel.h"
+
+namespace clawcage::os {
+
+// Everything the child needs, resolved by the parent so the child only acts.
+struct InitPlan {
+  std::string rootfs;  // absolute host path
+  bool pivot_root = true;  // false: chroot (the chroot tier)
+  bool readonly_root = false;
+  bool user_namespace = false;
+  bool cgroup_namespace = false;
+  std::string hostname;
+  MountPlan mounts;
+  std::optional<SeccompProgram> seccomp;
+  CapabilitySets capabilities;
+  std::vector<ResolvedRlimit> rlimits;
+  bool no_new_privileges = true;
+  std::optional<int> oom_score_adj;
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> additional_gids;
+  std::optional<uint32_t> umask;
+  std::string cwd = "/";
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+};
+
+// Runs in the child; returns an exit code only on failure (after reporting the Error on
+// the channel). On success it does not return: the payload is exec'd.
+int run_sandbox_init(const InitPlan& plan, const SyncChannel& channel);
+
+}  // namespace clawcage::os

@@ -1,0 +1,48 @@
+// The mount plan is data (bubblewrap's lesson): plan_mounts() is pure and unit-tested,
+// apply_mount_plan() is the only code that mounts inside a sandbox.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "spec/spec.h"
+
+namespace clawcage::os {
+
+enum class MountKind { bind, proc, tmpfs, sysfs, devpts, mqueue, dev_nodes, mask, readonly };
+
+struct MountOp {
+  MountKind kind = MountKind::bind;
+  std::string source;       // host path for bind (opened host-side before clone)
+  std::string destination;  // absolute path inside the rootfs
+  std::string fstype;
+  unsigned long flags = 0;  // MS_* for the mount itself
+  unsigned long attrs = 0;  // MOUNT_ATTR_* applied afterwards (ro, nosuid, nodev, noexec)
+  std::string data;         // "size=64m,mode=1777"
+  bool recursive = false;   // rbind
+  int source_fd = -1;       // O_PATH fd of the bind source, set by open_mount_sources
+  std::string field;        // "mounts[3]" for errors
+};
+
+struct MountPlan {
+  std::vector<MountOp> ops;
+  unsigned long propagation = 0;  // MS_PRIVATE | MS_REC by default
+  std::vector<UniqueFd> source_fds;  // owners of every MountOp::source_fd
+};
+
+// Pure: translates spec.mounts, maskedPaths and readonlyPaths into ordered ops.
+Result<MountPlan> plan_mounts(const spec::Spec& spec);
+// Host side, before clone: opens every bind source O_PATH so the child mounts exactly the
+// inode that was checked, whatever happens to the path afterwards. Errors name the field.
+Result<void> open_mount_sources(MountPlan& plan);
+// Child side, in its own mount namespace as host root, before pivot_root: makes the rootfs
+// a private mount point at `rootfs` and applies every op beneath it. Targets are resolved
+// under the rootfs with openat2(RESOLVE_IN_ROOT) so an image symlink cannot point a mount
+// at the host.
+Result<void> apply_mount_plan(const MountPlan& plan, const std::string& rootfs);
+// After the switch to the new root: remounts it read-only (spec.root.readonly).
+Result<void> make_root_readonly();
+
+}  // namespace clawcage::os

@@ -1,0 +1,112 @@
+#include "linux/process.h"
+
+#include <linux/sched.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/files.h"
+
+namespace clawcage::os {
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
+  if (this != &o) {
+    this->~ChildProcess();
+    pid_ = std::exchange(o.pid_, -1);
+    pidfd_ = std::move(o.pidfd_);
+    reaped_ = o.reaped_;
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !reaped_ && pidfd_) {
+    (void)syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    siginfo_t info;
+    while (waitid(P_PIDFD, pidfd_.get(), &info, WEXITED) != 0 && errno == EINTR) {
+    }
+  }
+}
+
+Result<void> ChildProcess::signal(int sig) const {
+  if (!running()) return make_error("signal", "pid " + std::to_string(pid_), "already reaped");
+  if (syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) != 0)
+    return system_error("pidfd_send_signal", "pid " + std::to_string(pid_));
+  return ok();
+}
+
+Result<std::optional<ExitStatus>> ChildProcess::wait(int timeout_ms) {
+  if (reaped_) return make_error("wait", "pid " + std::to_string(pid_), "already reaped");
+  pollfd p = {pidfd_.get(), POLLIN, 0};
+  for (;;) {
+    int n = poll(&p, 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return system_error("poll", "pidfd of " + std::to_string(pid_));
+    if (n == 0) return std::optional<ExitStatus>{};
+    break;
+  }
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  while (waitid(P_PIDFD, pidfd_.get(), &info, WEXITED) != 0) {
+    if (errno == EINTR) continue;
+    return system_error("waitid", "pid " + std::to_string(pid_));
+  }
+  reaped_ = true;
+  ExitStatus st;
+  if (info.si_code == CLD_EXITED) {
+    st.code = info.si_status;
+  } else {
+    st.signaled = true;
+    st.code = info.si_status;
+  }
+  return std::optional<ExitStatus>{st};
+}
+
+Result<ChildProcess> spawn_process(const CloneOptions& options,
+                                   const std::function<int()>& child_main, bool* placed) {
+  clone_args args;
+  std::memset(&args, 0, sizeof args);
+  int pidfd = -1;
+  args.flags = options.flags | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  *placed = false;
+  if (options.cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(options.cgroup_fd);
+  }
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && options.cgroup_fd >= 0 && (errno == EBADF || errno == EINVAL || errno == EOPNOTSUPP)) {
+    // Some hosts refuse CLONE_INTO_CGROUP (v1-only hierarchies): place the child afterwards.
+    args.flags &= ~uint64_t(CLONE_INTO_CGROUP);
+    args.cgroup = 0;
+    pid = syscall(SYS_clone3, &args, sizeof args);
+  } else if (pid >= 0 && options.cgroup_fd >= 0) {
+    *placed = true;
+  }
+  if (pid < 0) return system_error("clone3", "sandbox init");
+  if (pid == 0) {
+    int code = child_main();
+    _exit(code);
+  }
+  return ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
+}
+
+Result<uint64_t> process_start_time(pid_t pid) {
+  TRY_ASSIGN(std::string stat, read_file("/proc/" + std::to_string(pid) + "/stat"));
+  // The comm field may hold spaces and parentheses: fields restart after the last ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return make_error("parse", "/proc/" + std::to_string(pid) + "/stat", "no comm");
+  size_t pos = close + 2;
+  for (int field = 3; field < 22; ++field) {
+    pos = stat.find(' ', pos);
+    if (pos == std::string::npos) return make_error("parse", "/proc/" + std::to_string(pid) + "/stat", "short");
+    ++pos;
+  }
+  return std::stoull(stat.substr(pos, stat.find(' ', pos) - pos));
+}
+
+}  // namespace clawcage::os

@@ -1,0 +1,66 @@
+#include "policy/volume_rules.h"
+
+#include <stdlib.h>
+
+#include <array>
+#include <string_view>
+
+namespace clawcage::policy {
+
+namespace {
+
+bool under(const std::string& path, std::string_view dir) {
+  if (path == dir) return true;
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+}
+
+}  // namespace
+
+std::string sensitive_reason(const std::string& p) {
+  if (p == "/") return "the host's root directory";
+  static constexpr std::array kSystemDirs = {"/proc", "/sys", "/dev", "/etc", "/boot", "/run",
+                                             "/var/run", "/var/lib/clawcage", "/root"};
+  for (std::string_view d : kSystemDirs)
+    if (under(p, d)) return "a host system directory (" + std::string(d) + ")";
+  static constexpr std::array kSecretNames = {".ssh", ".aws", ".kube", ".docker", ".gnupg",
+                                              ".env", ".netrc", ".config/gcloud", ".azure",
+                                              ".npmrc", ".pypirc", ".git-credentials"};
+  // Any path component that is a credentials dot-file or dot-dir.
+  for (std::string_view name : kSecretNames) {
+    std::string needle = "/" + std::string(name);
+    size_t pos = p.find(needle);
+    while (pos != std::string::npos) {
+      size_t end = pos + needle.size();
+      if (end == p.size() || p[end] == '/') return "a credentials path (" + std::string(name) + ")";
+      pos = p.find(needle, pos + 1);
+    }
+  }
+  return "";
+}
+
+Result<std::string> check_volume_source(const std::string& source, const VolumeRules& rules,
+                                        const std::string& field) {
+  if (source.empty()) return invalid_field(field, "empty host path");
+  char* real = realpath(source.c_str(), nullptr);
+  if (!real) {
+    Error e = system_error("resolve volume source", source);
+    e.add_context("checking " + field);
+    return e;
+  }
+  std::string resolved(real);
+  free(real);
+  std::string why = sensitive_reason(resolved);
+  if (!why.empty()) {
+    for (const auto& a : rules.allowed) {
+      char* ra = realpath(a.c_str(), nullptr);
+      std::string allowed = ra ? ra : a;
+      free(ra);
+      if (under(resolved, allowed)) return resolved;
+    }
+    std::string shown = resolved == source ? source : source + " (resolves to " + resolved + ")";
+    return invalid_field(field, shown + " is " + why + "; refused unless allowed with --allow-host-path");
+  }
+  return resolved;
+}
+
+}  // namespace clawcage::policy

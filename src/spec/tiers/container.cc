@@ -1,0 +1,68 @@
+// container tier: every namespace, pivot_root, a reduced capability set, the default
+// seccomp profile, no network (a loopback that is down).
+#include <algorithm>
+
+#include "spec/parse.h"
+#include "spec/tiers/tier_detail.h"
+#include "spec/validate.h"
+
+namespace clawcage::spec {
+
+using namespace tier_detail;
+
+namespace {
+
+// Keeps only capabilities in the allowed set; an empty request gets the whole set.
+void reduce_capabilities(Capabilities& caps) {
+  const auto allowed = container_capabilities();
+  auto reduce = [&](std::vector<std::string>& set) {
+    std::erase_if(set, [&](const std::string& c) {
+      return std::find(allowed.begin(), allowed.end(), c) == allowed.end();
+    });
+  };
+  bool empty = caps.bounding.empty() && caps.effective.empty() && caps.permitted.empty() &&
+               caps.inheritable.empty() && caps.ambient.empty();
+  if (empty) {
+    caps.bounding = caps.effective = caps.permitted = allowed;
+    return;
+  }
+  reduce(caps.bounding);
+  reduce(caps.effective);
+  reduce(caps.permitted);
+  reduce(caps.inheritable);
+  reduce(caps.ambient);
+}
+
+}  // namespace
+
+Result<TierResult> apply_container_tier(Spec spec) {
+  TierResult out;
+  keep_only_namespaces(spec, {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"});
+  ensure_id_maps(spec);
+  if (spec.hostname.empty()) spec.hostname = "sandbox";
+  reduce_capabilities(spec.process.capabilities);
+  spec.process.no_new_privileges = true;
+  ensure_rlimit(spec, "RLIMIT_NOFILE", TierDefaults{}.nofile);
+  if (!spec.linux.seccomp) {
+    TRY_ASSIGN(spec.linux.seccomp, default_seccomp_profile());
+  }
+  standard_mounts(spec, /*with_sys=*/true);
+  add_unique(spec.linux.masked_paths, default_masked_paths());
+  add_unique(spec.linux.readonly_paths, default_readonly_paths());
+  spec.annotations[kRootSwitchAnnotation] = "pivot_root";
+  spec.annotations[kTierAnnotation] = "container";
+  out.controls = {"namespaces:user,pid,mount,ipc,uts,network,cgroup",
+                  "pivot_root",
+                  "capabilities:reduced",
+                  "no_new_privs",
+                  "seccomp:default",
+                  "network:none(loopback down)",
+                  "masked-paths",
+                  "readonly-paths",
+                  "rlimits",
+                  "cgroup-limits"};
+  out.spec = std::move(spec);
+  return out;
+}
+
+}  // namespace clawcage::spec

@@ -1,0 +1,17 @@
+// Semantic checks of a parsed spec, before anything is created. Errors name the field.
+#pragma once
+
+#include "base/result.h"
+#include "spec/spec.h"
+
+namespace clawcage::spec {
+
+Result<void> validate_spec(const Spec& spec);
+// Kernel names for capabilities and rlimits, shared with the engine.
+int capability_number(const std::string& name);  // -1 if unknown
+int rlimit_number(const std::string& name);      // -1 if unknown
+// Annotation keys clawcage reads.
+inline constexpr const char* kTierAnnotation = "run.clawcage.tier";
+inline constexpr const char* kRootSwitchAnnotation = "run.clawcage.root-switch";  // pivot_root|chroot
+
+}  // namespace clawcage::spec
