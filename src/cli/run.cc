@@ -1,6 +1,7 @@
 // clawcage run: one task in a fresh sandbox, streamed, exit code passed through.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "cli/commands.h"
 #include "engine/run_task.h"
 #include "linux/idmap.h"
+#include "linux/process.h"
 #include "policy/volume_rules.h"
 #include "spec/parse.h"
 #include "spec/task.h"
@@ -227,9 +229,13 @@ int run(RunFlags& f) {
   sigprocmask(SIG_BLOCK, &set, nullptr);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 
+  // Orphans of the task (a chroot-tier task has no pid namespace to collect them) are
+  // reparented to us, killed with the cgroup, and reaped below: none outlives the run.
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   engine::Supervision sup{timeout_ms, grace_ms, sfd};
   std::string id = opts->id;
   engine::TaskRecord rec = engine::run_task(**cgroups, std::move(opts).value(), sup);
+  os::reap_children(2000);
   rec.tier = tier;
   rec.controls = controls;
   if (sfd >= 0) close(sfd);
@@ -280,6 +286,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_flag("--json", f->json, "print the task record as one JSON line on stderr");
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");
+  // Like docker: a repeated scalar flag takes its last value.
+  for (CLI::Option* o : c->get_options())
+    if (o->get_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   c->callback([f, &exit_code]() { exit_code = run(*f); });
 }
 

@@ -9,6 +9,7 @@
 #include "engine/sandbox.h"
 #include "linux/contain.h"
 #include "linux/idmap.h"
+#include "linux/seccomp_cache.h"
 #include "spec/validate.h"
 
 namespace clawcage::engine {
@@ -49,7 +50,7 @@ Result<os::InitPlan> prepare_init_plan(const CreateOptions& o) {
   TRY_ASSIGN(plan.mounts, os::plan_mounts(s));
   TRY(os::open_mount_sources(plan.mounts));
   if (s.linux.seccomp) {
-    TRY_ASSIGN(auto program, os::compile_seccomp(*s.linux.seccomp));
+    TRY_ASSIGN(auto program, os::compile_seccomp_cached(*s.linux.seccomp));
     plan.seccomp = std::move(program);
   }
   TRY_ASSIGN(plan.capabilities, os::resolve_capabilities(s.process.capabilities));

@@ -32,9 +32,9 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::detect(const std::string& 
   if (st.f_type != TMPFS_MAGIC) {
     std::ostringstream magic;
     magic << "0x" << std::hex << static_cast<unsigned long>(st.f_type);
-    return make_error("detect cgroup layout", root,
-                      "neither a cgroup2 mount nor a tmpfs holding v1 hierarchies (f_type " +
-                          magic.str() + ")");
+    return make_error(
+        "detect cgroup layout", root,
+        "neither a cgroup2 mount nor a tmpfs holding v1 hierarchies (f_type " + magic.str() + ")");
   }
   std::string unified = root + "/unified";
   struct statfs ust;
@@ -117,8 +117,8 @@ std::string pid_list(const std::vector<pid_t>& pids) {
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > 128 || name[0] == '.') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
 }
 
@@ -130,8 +130,12 @@ Result<void> check_name(const std::string& name) {
   return e;
 }
 
-std::string v1_limit(int64_t value) { return value < 0 ? "-1" : std::to_string(value); }
-std::string v2_limit(int64_t value) { return value < 0 ? "max" : std::to_string(value); }
+std::string v1_limit(int64_t value) {
+  return value < 0 ? "-1" : std::to_string(value);
+}
+std::string v2_limit(int64_t value) {
+  return value < 0 ? "max" : std::to_string(value);
+}
 
 uint64_t shares_to_weight(uint64_t shares) {
   shares = std::clamp<uint64_t>(shares, 2, 262144);
@@ -154,7 +158,8 @@ Result<std::string> read_trimmed(const std::string& path) {
 Result<uint64_t> read_u64(const std::string& path) {
   TRY_ASSIGN(std::string text, read_file(path));
   auto v = parse_u64(text);
-  if (!v) return make_error("parse", path, "expected an unsigned integer, got \"" + trim(text) + "\"");
+  if (!v)
+    return make_error("parse", path, "expected an unsigned integer, got \"" + trim(text) + "\"");
   return *v;
 }
 
@@ -217,7 +222,8 @@ Result<void> kill_members(const std::vector<std::string>& dirs) {
   for (auto& [pid, fd] : pinned) {
     if (!std::binary_search(still.begin(), still.end(), pid)) continue;
     if (::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
-      return system_error("pidfd_send_signal", "pid " + std::to_string(pid) + " of " + dirs.front());
+      return system_error("pidfd_send_signal",
+                          "pid " + std::to_string(pid) + " of " + dirs.front());
   }
   return ok();
 }

@@ -66,6 +66,8 @@ class CgroupManager {
   virtual Result<std::unique_ptr<Cgroup>> create(const std::string& name,
                                                  const spec::Resources& resources) = 0;
   // Reopens an existing sandbox cgroup by name (for kill/delete from another process).
+  // The result does not own the cgroup (as if released): dropping it leaves the sandbox
+  // alone; call destroy() to remove it. ENOENT naming the path if no hierarchy has it.
   virtual Result<std::unique_ptr<Cgroup>> open(const std::string& name) = 0;
   // Names of every sandbox cgroup under clawcage/ in any hierarchy (for gc).
   virtual std::vector<std::string> list() const = 0;

@@ -22,10 +22,10 @@ namespace clawcage::os::cgroup_internal {
 inline constexpr const char* kParentName = "clawcage";
 
 // Bounds of every wait. Loops are bounded in count and in time, whichever ends first.
-inline constexpr std::chrono::milliseconds kKillTimeout{2000};     // until cgroup.procs is empty
-inline constexpr std::chrono::milliseconds kFreezeTimeout{200};    // v1 FREEZING -> FROZEN
-inline constexpr std::chrono::milliseconds kRmdirTimeout{1000};    // per directory
-inline constexpr int kRmdirAttempts = 50;                          // per directory
+inline constexpr std::chrono::milliseconds kKillTimeout{2000};   // until cgroup.procs is empty
+inline constexpr std::chrono::milliseconds kFreezeTimeout{200};  // v1 FREEZING -> FROZEN
+inline constexpr std::chrono::milliseconds kRmdirTimeout{1000};  // per directory
+inline constexpr int kRmdirAttempts = 50;                        // per directory
 inline constexpr int kMaxDepth = 32;  // nested cgroups below a sandbox dir we walk into
 
 // [A-Za-z0-9_.-], 1..128 characters, no leading dot. Keeps "." / ".." / "a/b" out.

@@ -102,7 +102,8 @@ class CgroupV1 final : public Cgroup {
   }
 
   Result<void> destroy() override {
-    if (auto r = kill_all(); !r) return std::move(r).error().add_context("destroying cgroup " + name_);
+    if (auto r = kill_all(); !r)
+      return std::move(r).error().add_context("destroying cgroup " + name_);
     std::optional<Error> first;
     for (const auto& path : paths()) {
       auto r = ci::remove_tree(path);
@@ -197,7 +198,7 @@ class CgroupV1 final : public Cgroup {
     // Not FROZEN in time (a member in uninterruptible sleep): kill what is listed anyway;
     // the caller's next round catches the rest.
     auto killed = ci::kill_members(all_dirs());
-    Result<void> thawed;  // MUTATION, or SIGKILLed members stay frozen and never die
+    auto thawed = thaw();  // always, or SIGKILLed members stay frozen and never die
     if (!killed) return killed;
     return thawed;
   }
@@ -357,8 +358,8 @@ class ManagerV1 final : public CgroupManager {
     for (const auto& h : host_->hierarchies) {
       std::string parent = host_->parent(h);
       TRY(make_dir(parent, true));
-      bool cpuset = std::find(h.controllers.begin(), h.controllers.end(), "cpuset") !=
-                    h.controllers.end();
+      bool cpuset =
+          std::find(h.controllers.begin(), h.controllers.end(), "cpuset") != h.controllers.end();
       // Also when the parent existed: a create that crashed may have left it unset.
       if (cpuset) TRY(inherit_cpuset(parent, h.root));
       std::string dir = parent + "/" + name;

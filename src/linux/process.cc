@@ -95,6 +95,30 @@ Result<ChildProcess> spawn_process(const CloneOptions& options,
   return ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
 }
 
+int reap_children(int timeout_ms) {
+  for (int waited = 0;; ++waited) {
+    for (;;) {
+      pid_t p = waitpid(-1, nullptr, WNOHANG | __WALL);
+      if (p > 0) continue;
+      if (p < 0 && errno == EINTR) continue;
+      if (p < 0) return 0;  // ECHILD: nothing left
+      break;                // children remain, none exited yet
+    }
+    if (waited >= timeout_ms) break;
+    usleep(1000);
+  }
+  int alive = 0;
+  // Count what is left without reaping it.
+  siginfo_t info;
+  while (true) {
+    std::memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+    ++alive;
+    break;
+  }
+  return alive;
+}
+
 Result<uint64_t> process_start_time(pid_t pid) {
   TRY_ASSIGN(std::string stat, read_file("/proc/" + std::to_string(pid) + "/stat"));
   // The comm field may hold spaces and parentheses: fields restart after the last ')'.

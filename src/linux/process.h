@@ -53,6 +53,10 @@ struct CloneOptions {
 Result<ChildProcess> spawn_process(const CloneOptions& options, const std::function<int()>& child_main,
                                    bool* placed_in_cgroup);
 
+// For a child subreaper (PR_SET_CHILD_SUBREAPER): reaps every child that has exited or
+// exits within timeout_ms; returns how many are still alive after it.
+int reap_children(int timeout_ms);
+
 // Reads the start time of a process (field 22 of /proc/PID/stat) for liveness checks.
 Result<uint64_t> process_start_time(pid_t pid);
 

@@ -2,10 +2,6 @@
 // loaded in the sandbox init as the last step before exec.
 #pragma once
 
-// With src/ on the include path this file is what <linux/seccomp.h> finds, also from
-// libseccomp's <seccomp.h>; forward to the kernel's header so both sets of names exist.
-#include_next <linux/seccomp.h>
-
 #include <linux/filter.h>
 
 #include <string>

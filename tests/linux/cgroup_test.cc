@@ -69,13 +69,15 @@ std::set<pid_t> procs_of(const std::string& dir) {
   return out;
 }
 
-// Children a test forked: SIGKILLed and reaped at scope exit, whatever the test did.
+// Children a test forked: SIGKILLed and reaped at scope exit, whatever the test did. The
+// wait is bounded: a child left in a frozen v1 cgroup cannot die until it is thawed.
 class Children {
  public:
-  ~Children() {
-    for (pid_t pid : pids_) {
+  ~Children() { reap_all(); }
+  void reap_all() {
+    for (pid_t pid : std::vector<pid_t>(pids_)) {
       ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
+      if (wait(pid, 5s) == -1) ADD_FAILURE() << "child " << pid << " did not die";
     }
   }
   pid_t add(pid_t pid) {
@@ -216,8 +218,8 @@ TEST(CgroupNameTest, AcceptsOnlySafeNames) {
   EXPECT_TRUE(ci::valid_name("a"));
   EXPECT_TRUE(ci::valid_name("sandbox_1.two-3"));
   EXPECT_TRUE(ci::valid_name(std::string(128, 'x')));
-  for (const std::string& bad : std::vector<std::string>{
-           "", ".", "..", ".hidden", "a/b", "a b", "a\nb", "\xc3\xbc", std::string(129, 'x')})
+  for (const std::string& bad : std::vector<std::string>{"", ".", "..", ".hidden", "a/b", "a b",
+                                                         "a\nb", "\xc3\xbc", std::string(129, 'x')})
     EXPECT_FALSE(ci::valid_name(bad)) << bad;
   auto r = ci::check_name("a/b");
   ASSERT_FALSE(r);
@@ -229,7 +231,7 @@ TEST(CgroupNameTest, SharesToWeight) {
   EXPECT_EQ(ci::shares_to_weight(2), 1u);
   EXPECT_EQ(ci::shares_to_weight(1024), 39u);
   EXPECT_EQ(ci::shares_to_weight(262144), 10000u);
-  EXPECT_EQ(ci::shares_to_weight(0), 1u);          // clamped
+  EXPECT_EQ(ci::shares_to_weight(0), 1u);             // clamped
   EXPECT_EQ(ci::shares_to_weight(1u << 30), 10000u);  // clamped
 }
 
@@ -247,15 +249,38 @@ class CgroupV1Test : public ::testing::Test {
   // Whatever a test left (a failed assertion before its own cleanup), removed here.
   void TearDown() override {
     if (!mgr_) return;
+    for (const auto& name : names_) thaw(name);  // SIGKILL cannot end a frozen child
+    children_.reap_all();
     for (const auto& name : names_) {
       auto cg = mgr_->open(name);
       if (cg) {
         auto r = (*cg)->destroy();
         EXPECT_TRUE(r) << r.error().message();
       }
+      force_remove(name);
     }
   }
 
+  // The test's own cleanup, independent of the code under test: SIGKILL whatever is
+  // listed, then rmdir, each bounded.
+  void force_remove(const std::string& name) {
+    thaw(name);
+    for (const char* h : kHierarchies) {
+      std::string d = dir(h, name);
+      for (int i = 0; i < 200 && exists(d); ++i) {
+        for (pid_t pid : procs_of(d)) ::kill(pid, SIGKILL);
+        if (::rmdir(d.c_str()) == 0) break;
+        std::this_thread::sleep_for(10ms);
+      }
+      EXPECT_FALSE(exists(d)) << "left behind: " << d;
+    }
+  }
+
+  // Never leave a sandbox frozen, even if the code under test got that wrong.
+  void thaw(const std::string& name) {
+    std::string state = dir("freezer", name) + "/freezer.state";
+    if (exists(state)) (void)write_file(state, "THAWED");
+  }
   std::string name() {
     names_.push_back(unique_name());
     return names_.back();
@@ -280,7 +305,7 @@ class CgroupV1Test : public ::testing::Test {
     return children_.add(pid);
   }
 
-  static constexpr const char* kHierarchies[] = {"memory", "cpu",  "cpuacct", "cpuset",
+  static constexpr const char* kHierarchies[] = {"memory", "cpu",     "cpuacct", "cpuset",
                                                  "pids",   "freezer", "unified"};
 
   std::unique_ptr<CgroupManager> mgr_;
@@ -413,8 +438,7 @@ TEST_F(CgroupV1Test, PartialCollisionRollsBackWhatItMade) {
   auto cg = mgr_->create(n, {});
   ASSERT_FALSE(cg);
   EXPECT_EQ(cg.error().code, EEXIST);
-  EXPECT_NE(cg.error().message().find(dir("pids", n)), std::string::npos)
-      << cg.error().message();
+  EXPECT_NE(cg.error().message().find(dir("pids", n)), std::string::npos) << cg.error().message();
   for (const char* h : {"memory", "cpu", "cpuacct", "cpuset", "freezer", "unified"})
     EXPECT_FALSE(exists(dir(h, n))) << h;
   EXPECT_TRUE(exists(dir("pids", n)));
@@ -505,6 +529,30 @@ TEST_F(CgroupV1Test, KillAllWithoutCgroupKillUsesTheFreezer) {
   auto destroyed = cg->destroy();
   ASSERT_TRUE(destroyed) << destroyed.error().message();
   for (const char* h : kHierarchies) EXPECT_FALSE(exists(dir(h, n))) << h;
+}
+
+TEST_F(CgroupV1Test, KillAllAlsoKillsMembersOutsideTheUnifiedDir) {
+  // cgroup.kill only reaches the unified dir's members; one placed in the v1 hierarchies
+  // alone (by hand, or by a runtime that lost the race with clone3) needs the freezer path.
+  std::string n = name();
+  auto cg = make(n);
+  ASSERT_TRUE(cg);
+  Gate gate;
+  pid_t child = fork_gated(gate, [] {
+    for (;;) ::pause();
+    return 0;
+  });
+  for (const auto& p : cg->paths()) {
+    if (p == dir("unified", n)) continue;
+    ASSERT_TRUE(write_file(p + "/cgroup.procs", std::to_string(child)));
+  }
+  EXPECT_TRUE(procs_of(dir("unified", n)).empty());
+  EXPECT_TRUE(procs_of(dir("freezer", n)).count(child));
+  gate.open_gate();
+  auto killed = cg->kill_all();
+  ASSERT_TRUE(killed) << killed.error().message();
+  EXPECT_TRUE(is_sigkill(children_.wait(child)));
+  EXPECT_EQ(slurp(dir("freezer", n) + "/freezer.state"), "THAWED");
 }
 
 TEST_F(CgroupV1Test, DestroyRemovesEveryDirectoryAndIsIdempotent) {
@@ -933,8 +981,7 @@ TEST_F(CgroupV2FakeTest, InvalidMemoryCombinationsLeaveNothing) {
   res.memory->disable_oom_killer = true;
   r = mgr->create("no-oom", res);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message().find("disableOOMKiller"), std::string::npos)
-      << r.error().message();
+  EXPECT_NE(r.error().message().find("disableOOMKiller"), std::string::npos) << r.error().message();
   EXPECT_FALSE(exists(dir("no-oom")));
 }
 

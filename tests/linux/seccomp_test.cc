@@ -30,6 +30,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <linux/seccomp.h>
 #include <nlohmann/json.hpp>
 
 namespace clawcage::os {

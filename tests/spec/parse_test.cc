@@ -2,10 +2,105 @@
 
 #include <gtest/gtest.h>
 
+#include "spec/validate.h"
+
 namespace clawcage::spec {
 namespace {
 
-TEST(SpecParse, Placeholder) { EXPECT_TRUE(parse_spec("{}").ok() == false); }
+const char* kMinimal = R"({
+  "ociVersion": "1.0.2",
+  "process": {"args": ["/bin/true"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+  "root": {"path": "rootfs"},
+  "linux": {"namespaces": [{"type": "mount"}]}
+})";
+
+std::string with(const std::string& field_json) {
+  // Replaces the "linux" member of kMinimal.
+  std::string s = kMinimal;
+  auto pos = s.find("\"linux\"");
+  return s.substr(0, pos) + field_json + "\n}";
+}
+
+std::string error_of(const std::string& json) {
+  auto r = parse_spec(json);
+  return r ? "" : r.error().message();
+}
+
+TEST(SpecParse, MinimalSpecParses) {
+  auto r = parse_spec(kMinimal);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->process.args[0], "/bin/true");
+  EXPECT_EQ(r->root.path, "rootfs");
+  EXPECT_TRUE(r->has_namespace("mount"));
+  EXPECT_TRUE(validate_spec(*r));
+}
+
+TEST(SpecParse, MalformedJsonSaysWhere) {
+  std::string e = error_of("{\"ociVersion\": ");
+  EXPECT_NE(e.find("config.json"), std::string::npos) << e;
+  EXPECT_NE(e.find("malformed JSON"), std::string::npos) << e;
+}
+
+TEST(SpecParse, ErrorsNameTheField) {
+  EXPECT_EQ(error_of(with(R"("linux": {"resources": {"memory": {"limit": "lots"}}})")),
+            "linux.resources.memory.limit: expected integer");
+  EXPECT_EQ(error_of(with(R"("linux": {"resources": {"memory": {"limit": -5}}})")),
+            "linux.resources.memory.limit: out of range (-1..9223372036854775807)");
+  EXPECT_EQ(error_of(with(R"("linux": {"resources": {"pids": {"limit": -2}}})")),
+            "linux.resources.pids.limit: out of range (-1..9223372036854775807)");
+  EXPECT_EQ(error_of(with(R"("linux": {"namespaces": [{"type": "bogus"}]})")),
+            "linux.namespaces[0].type: unknown namespace type \"bogus\"");
+  EXPECT_EQ(error_of(with(R"("linux": {"seccomp": {"syscalls": []}})")),
+            "linux.seccomp: defaultAction: required");
+  EXPECT_EQ(error_of(with(R"("mounts": [{"destination": "tmp", "type": "tmpfs"}])")),
+            "mounts[0].destination: expected an absolute path");
+  EXPECT_EQ(error_of(R"({"ociVersion": "2.0.0"})"), "ociVersion: unsupported version \"2.0.0\" (need 1.x)");
+  EXPECT_EQ(error_of(R"({"ociVersion": "1.0.2", "root": {"path": "r"}})"), "process: required");
+}
+
+TEST(SpecParse, UnsupportedFieldsAreRefusedNotIgnored) {
+  EXPECT_NE(error_of(with(R"("linux": {"resources": {"blockIO": {"weight": 10}}})")).find("blockIO"),
+            std::string::npos);
+  EXPECT_NE(error_of(with(R"("hooks": {"prestart": [{"path": "/bin/true"}]})")).find("hooks"),
+            std::string::npos);
+}
+
+TEST(SpecParse, RoundTripsThroughJson) {
+  auto r = parse_spec(with(R"("linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}],
+    "resources": {"memory": {"limit": 1048576}, "cpu": {"quota": 50000, "period": 100000},
+    "pids": {"limit": 10}}, "maskedPaths": ["/proc/kcore"]})"));
+  ASSERT_TRUE(r) << r.error().message();
+  auto again = parse_spec(to_json(*r));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(*again->linux.resources.memory->limit, 1048576);
+  EXPECT_EQ(again->linux.resources.pids->limit, 10);
+  EXPECT_EQ(again->linux.masked_paths, r->linux.masked_paths);
+}
+
+TEST(SpecValidate, CatchesSemanticErrors) {
+  auto r = parse_spec(kMinimal);
+  ASSERT_TRUE(r);
+  Spec s = *r;
+  s.process.capabilities.bounding = {"CAP_BOGUS"};
+  EXPECT_EQ(validate_spec(s).error().message(),
+            "process.capabilities.bounding[0]: unknown capability \"CAP_BOGUS\"");
+  s = *r;
+  s.linux.namespaces.push_back({"user", ""});
+  EXPECT_EQ(validate_spec(s).error().message(), "linux.uidMappings: required with a user namespace");
+  s = *r;
+  s.process.rlimits.push_back({"RLIMIT_BOGUS", 1, 1});
+  EXPECT_EQ(validate_spec(s).error().message(), "process.rlimits[0].type: unknown rlimit \"RLIMIT_BOGUS\"");
+  s = *r;
+  s.linux.namespaces = {};
+  EXPECT_EQ(validate_spec(s).error().message(), "linux.namespaces: a mount namespace is required");
+}
+
+TEST(SpecParse, DefaultSeccompProfileLoads) {
+  auto p = default_seccomp_profile();
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(p->default_action, "SCMP_ACT_ERRNO");
+  EXPECT_GT(p->syscalls.size(), 3u);
+}
 
 }  // namespace
 }  // namespace clawcage::spec

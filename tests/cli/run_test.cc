@@ -1,0 +1,191 @@
+// `clawcage run` as a user drives it: exit codes, records, bundles, and bad input that
+// must give a clear error and leave nothing behind (checked from the kernel side).
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "support/run_clawcage.h"
+
+namespace clawcage::test {
+namespace {
+
+void expect_nothing_left(const std::string& task) {
+  EXPECT_TRUE(leftover_cgroups(task).empty()) << task;
+  EXPECT_TRUE(processes_in_sandbox_cgroups(task).empty()) << task;
+  EXPECT_TRUE(leftover_mounts(task).empty()) << task;
+  EXPECT_NE(access(("/run/clawcage/" + task).c_str(), F_OK), 0) << task;
+}
+
+TEST(Run, ExitCodesPassThrough) {
+  std::string task = unique_name("exit");
+  auto r = run_clawcage({"run", "--task", task, "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 42"});
+  EXPECT_EQ(r.exit_code, 42);
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  EXPECT_EQ(r.record["cause"], "exited");
+  EXPECT_EQ(r.record["exit_code"], 42);
+  EXPECT_EQ(r.record["task"], task);
+  expect_nothing_left(task);
+}
+
+TEST(Run, SignalDeathIs128PlusN) {
+  std::string task = unique_name("signal");
+  // chroot tier: no pid namespace, so the task is not a pid 1 that ignores signals.
+  auto r = run_clawcage({"run", "--isolate", "chroot", "--task", task, "--", "/bin/sh", "-c", "kill -SEGV $$"});
+  EXPECT_EQ(r.exit_code, 128 + 11) << r.err;
+  EXPECT_EQ(r.record["cause"], "signaled");
+  EXPECT_EQ(r.record["signal"], 11);
+  expect_nothing_left(task);
+}
+
+TEST(Run, ProcessSettingsApply) {
+  std::string task = unique_name("settings");
+  auto r = run_clawcage({"run", "--task", task, "--env", "GREETING=hi", "--cwd", "/tmp", "--user",
+                         "1000:1000", "--hostname", "agent-box", "--", "/bin/sh", "-c",
+                         "echo $GREETING $(pwd) $(id -u):$(id -g) $(hostname)"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi /tmp 1000:1000 agent-box\n");
+  expect_nothing_left(task);
+}
+
+TEST(Run, RecordListsControlsAndUsage) {
+  std::string task = unique_name("record");
+  auto r = run_clawcage({"run", "--isolate", "strict", "--task", task, "--", "/bin/true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.record["tier"], "strict");
+  EXPECT_FALSE(r.record["controls"].empty());
+  EXPECT_GT(r.record["wall_ms"].get<double>(), 0);
+  EXPECT_TRUE(r.record.contains("memory_peak_bytes"));
+  EXPECT_TRUE(r.record.contains("cpu_ms"));
+  expect_nothing_left(task);
+}
+
+TEST(Run, CommandNotFoundIs127) {
+  std::string task = unique_name("notfound");
+  auto r = run_clawcage({"run", "--task", task, "--", "/no/such/program"});
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_EQ(r.record["cause"], "spawn_failed");
+  EXPECT_NE(r.err.find("/no/such/program"), std::string::npos) << r.err;
+  expect_nothing_left(task);
+}
+
+TEST(Run, RootfsDirectory) {
+  std::string task = unique_name("rootfs");
+  auto r = run_clawcage({"run", "--task", task, "--rootfs", "/var/lib/clawcage/images/builtin/rootfs",
+                         "--", "/bin/echo", "plain dir"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "plain dir\n");
+  expect_nothing_left(task);
+}
+
+TEST(Run, OciBundle) {
+  std::string bundle = make_temp_dir("bundle");
+  ASSERT_EQ(symlink("/var/lib/clawcage/images/builtin/rootfs", (bundle + "/rootfs").c_str()), 0);
+  auto spec = run_clawcage({"spec", "--isolate", "container", "--", "/bin/sh", "-c", "echo from-bundle"},
+                           30, false);
+  ASSERT_EQ(spec.exit_code, 0) << spec.err;
+  std::ofstream(bundle + "/config.json") << spec.out;
+  std::string task = unique_name("bundle");
+  auto r = run_clawcage({"run", "--task", task, "--bundle", bundle});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from-bundle\n");
+  expect_nothing_left(task);
+  remove_tree(bundle);
+}
+
+struct BadInput {
+  std::string name;
+  std::vector<std::string> args;
+  std::string expected_in_error;
+};
+
+TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
+  std::string bundle = make_temp_dir("badbundle");
+  std::ofstream(bundle + "/config.json") << "{\"ociVersion\": \"1.0.2\", \"process\": ";
+  std::string out_parent = make_temp_dir("badout");
+  const std::vector<BadInput> cases = {
+      {"malformed-config", {"--bundle", bundle, "--", "/bin/true"}, "malformed JSON"},
+      {"missing-rootfs", {"--rootfs", "/nonexistent/rootfs", "--", "/bin/true"}, "/nonexistent/rootfs"},
+      {"missing-volume", {"--ro", "/nonexistent/vol:/in", "--", "/bin/true"}, "/nonexistent/vol"},
+      {"negative-memory", {"--memory", "-5M", "--", "/bin/true"}, "--memory: must not be negative"},
+      {"negative-pids", {"--pids", "-1", "--", "/bin/true"}, "pids: must be at least 1"},
+      {"zero-cpus", {"--cpus", "0", "--", "/bin/true"}, "cpus: must be positive"},
+      {"unknown-tier", {"--isolate", "bogus", "--", "/bin/true"}, "unknown tier \"bogus\""},
+      {"sensitive-volume", {"--ro", "/etc:/etc-copy", "--", "/bin/true"}, "host system directory"},
+      {"bad-timeout", {"--timeout", "soon", "--", "/bin/true"}, "--timeout: expected a number"},
+      {"no-command", {}, "command: required"},
+      {"bad-volume-spec", {"--ro", "/tmp", "--", "/bin/true"}, "expected SRC:DST"},
+      {"rlimit-above-hard", {"--bundle", "RLIMIT_BUNDLE", "--", "/bin/true"}, "above this host's hard limit"},
+  };
+  // A bundle asking for more open files than this host's hard limit allows.
+  std::string rl_bundle = make_temp_dir("rlbundle");
+  ASSERT_EQ(symlink("/var/lib/clawcage/images/builtin/rootfs", (rl_bundle + "/rootfs").c_str()), 0);
+  auto spec = run_clawcage({"spec", "--", "/bin/true"}, 30, false);
+  auto j = nlohmann::json::parse(spec.out);
+  j["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 1048576}, {"hard", 1048576}}};
+  std::ofstream(rl_bundle + "/config.json") << j.dump();
+  for (auto c : cases) {
+    for (auto& a : c.args)
+      if (a == "RLIMIT_BUNDLE") a = rl_bundle;
+    std::string task = unique_name(c.name);
+    std::vector<std::string> args = {"run", "--task", task, "--output", out_parent + "/" + c.name};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto r = run_clawcage(args);
+    EXPECT_EQ(r.exit_code, 125) << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expected_in_error), std::string::npos) << c.name << ": " << r.err;
+    expect_nothing_left(task);
+    // The output dir it would have created is not left behind either.
+    EXPECT_NE(access((out_parent + "/" + c.name).c_str(), F_OK), 0) << c.name;
+  }
+  remove_tree(bundle);
+  remove_tree(rl_bundle);
+  remove_tree(out_parent);
+}
+
+TEST(Run, DuplicateTaskNameIsRefusedWithoutTouchingTheFirst) {
+  std::string task = unique_name("dup");
+  // Start a long task in the background, then try the same name.
+  pid_t first = fork();
+  if (first == 0) {
+    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--timeout", "10s", "--",
+          "/bin/sleep", "3", nullptr);
+    _exit(126);
+  }
+  for (int i = 0; i < 100 && leftover_cgroups(task).empty(); ++i) usleep(20000);
+  auto r = run_clawcage({"run", "--task", task, "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find(task), std::string::npos) << r.err;
+  EXPECT_FALSE(leftover_cgroups(task).empty()) << "the first task's cgroup must survive";
+  kill(first, SIGTERM);
+  int st = 0;
+  waitpid(first, &st, 0);
+  expect_nothing_left(task);
+}
+
+TEST(Run, SigkillOfClawcageLeavesNoProcessAndGcRemovesTheRest) {
+  std::string task = unique_name("crash");
+  pid_t runner = fork();
+  if (runner == 0) {
+    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--", "/bin/sleep", "30",
+          nullptr);
+    _exit(126);
+  }
+  for (int i = 0; i < 200 && processes_in_sandbox_cgroups(task).empty(); ++i) usleep(20000);
+  ASSERT_FALSE(processes_in_sandbox_cgroups(task).empty());
+  kill(runner, SIGKILL);
+  waitpid(runner, nullptr, 0);
+  // The sandbox dies with its runner (parent-death signal, pid namespace teardown).
+  for (int i = 0; i < 200 && !processes_in_sandbox_cgroups(task).empty(); ++i) usleep(10000);
+  EXPECT_TRUE(processes_in_sandbox_cgroups(task).empty());
+  auto gc = run_clawcage({"gc"}, 30, false);
+  EXPECT_EQ(gc.exit_code, 0) << gc.err;
+  expect_nothing_left(task);
+}
+
+}  // namespace
+}  // namespace clawcage::test

@@ -1,0 +1,231 @@
+// The escape and leak battery: for each tier, try the escape and assert it fails the way
+// the tier promises (or, for the chroot tier, that the documented gap is really there).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "support/run_clawcage.h"
+
+namespace clawcage::test {
+namespace {
+
+enum class Expect { blocked, escaped };
+
+struct Attempt {
+  std::string name;
+  std::vector<std::string> args;  // after /t/escape
+  Expect chroot, container, strict;
+};
+
+std::string tier_name(int i) { return i == 0 ? "chroot" : i == 1 ? "container" : "strict"; }
+
+class Battery : public ::testing::TestWithParam<int> {
+ protected:
+  std::string tier() const { return tier_name(GetParam()); }
+
+  RunOutput attempt(const std::string& task, std::vector<std::string> escape_args,
+                    std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", "--isolate", tier(), "--task", task,
+                                     "--ro", testcases_dir() + ":/t:exec", "--pids", "64",
+                                     "--memory", "128M", "--timeout", "20s"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back("--");
+    args.push_back("/t/escape");
+    args.insert(args.end(), escape_args.begin(), escape_args.end());
+    return run_clawcage(args);
+  }
+
+  void expect_clean(const std::string& task) {
+    EXPECT_TRUE(leftover_cgroups(task).empty()) << "cgroups left for " << task;
+    EXPECT_TRUE(processes_in_sandbox_cgroups(task).empty()) << "processes left for " << task;
+    EXPECT_TRUE(leftover_mounts(task).empty()) << "mounts left for " << task;
+    EXPECT_NE(access(("/run/clawcage/" + task).c_str(), F_OK), 0) << "state dir left for " << task;
+  }
+};
+
+TEST_P(Battery, KernelEscapes) {
+  const std::vector<Attempt> attempts = {
+      {"mount", {"mount"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"unshare-user", {"unshare-user"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"unshare-mount", {"unshare-mount"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"unshare-net", {"unshare-net"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"clone-newuser", {"clone-newuser"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"setns", {"setns", "/proc/self/ns/net"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"mknod", {"mknod"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"ptrace-host", {"ptrace", std::to_string(getpid())}, Expect::blocked, Expect::blocked,
+       Expect::blocked},
+      // chroot tier has no seccomp: the session keyring and io_uring are reachable. Documented.
+      {"keyctl", {"keyctl"}, Expect::escaped, Expect::blocked, Expect::blocked},
+      {"add_key", {"add_key"}, Expect::escaped, Expect::blocked, Expect::blocked},
+      {"io_uring", {"io_uring"}, Expect::escaped, Expect::blocked, Expect::blocked},
+      {"bpf", {"bpf"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      {"chroot-out", {"chroot"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      // uid changes: chroot has no CAP_SETUID, container does (namespaced), strict's
+      // seccomp forbids them after start.
+      {"setuid", {"setuid", "1000"}, Expect::blocked, Expect::escaped, Expect::blocked},
+      {"write-rootfs", {"write", "/bin/escape-planted"}, Expect::escaped, Expect::escaped,
+       Expect::blocked},
+      {"host-fds", {"fds"}, Expect::blocked, Expect::blocked, Expect::blocked},
+  };
+  // A host fd without O_CLOEXEC, as a careless parent would leave one: it must not arrive.
+  int leaked = open("/etc/hostname", O_RDONLY);
+  ASSERT_GE(leaked, 0);
+  for (const auto& a : attempts) {
+    if (a.name == "write-rootfs" && tier() != "strict") continue;  // would change the image
+    std::string task = unique_name(a.name);
+    auto r = attempt(task, a.args);
+    Expect want = GetParam() == 0 ? a.chroot : GetParam() == 1 ? a.container : a.strict;
+    std::string verdict = want == Expect::blocked ? "BLOCKED" : "ESCAPED";
+    EXPECT_NE(r.out.find(verdict), std::string::npos)
+        << tier() << " " << a.name << ": out=" << r.out << " err=" << r.err;
+    EXPECT_EQ(r.exit_code, want == Expect::blocked ? 0 : 1) << tier() << " " << a.name << " " << r.err;
+    expect_clean(task);
+  }
+  close(leaked);
+}
+
+TEST_P(Battery, ReadOnlyVolumeStaysReadOnly) {
+  std::string dir = make_temp_dir("ro");
+  std::ofstream(dir + "/input.txt") << "data\n";
+  for (auto args : std::vector<std::vector<std::string>>{{"write", "/in/new-file"},
+                                                         {"write", "/in/input.txt"},
+                                                         {"remount-rw", "/in"}}) {
+    std::string task = unique_name("ro");
+    auto r = attempt(task, args, {"--ro", dir + ":/in"});
+    EXPECT_NE(r.out.find("BLOCKED"), std::string::npos) << tier() << " " << args[0] << r.out << r.err;
+    EXPECT_EQ(r.exit_code, 0);
+    expect_clean(task);
+  }
+  EXPECT_NE(access((dir + "/new-file").c_str(), F_OK), 0);
+  EXPECT_NE(access((dir + "/escape-after-remount").c_str(), F_OK), 0);
+  // noexec by default: a binary planted on a shared input does not run.
+  std::string task = unique_name("noexec");
+  remove_tree(dir);
+  dir = make_temp_dir("noexec");
+  std::ifstream src(testcases_dir() + "/escape", std::ios::binary);
+  std::ofstream(dir + "/planted", std::ios::binary) << src.rdbuf();
+  chmod((dir + "/planted").c_str(), 0755);
+  auto r = run_clawcage({"run", "--isolate", tier(), "--task", task, "--ro", dir + ":/in", "--",
+                         "/in/planted", "fds"});
+  EXPECT_EQ(r.exit_code, 126) << r.out << r.err;
+  EXPECT_EQ(r.record.value("cause", ""), "spawn_failed");
+  expect_clean(task);
+  remove_tree(dir);
+}
+
+TEST_P(Battery, HostProcessesAndNetwork) {
+  // A listener on the host's loopback: the sandbox must not reach it (chroot tier: it does).
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  listen(s, 4);
+  std::string task = unique_name("net");
+  auto r = attempt(task, {"connect", std::to_string(ntohs(a.sin_port))});
+  close(s);
+  std::string want = tier() == "chroot" ? "ESCAPED" : "BLOCKED";
+  EXPECT_NE(r.out.find(want), std::string::npos) << tier() << r.out << r.err;
+  expect_clean(task);
+
+  // Host processes: the sandbox sees only its own in /proc (chroot tier: all of them).
+  task = unique_name("ps");
+  auto ps = run_clawcage({"run", "--isolate", tier(), "--task", task, "--", "/bin/sh", "-c",
+                          "ls -d /proc/[0-9]* | wc -l"});
+  ASSERT_EQ(ps.exit_code, 0) << ps.err;
+  int count = std::stoi(ps.out);
+  if (tier() == "chroot") EXPECT_GT(count, 10);
+  else EXPECT_LE(count, 3) << ps.out;
+  expect_clean(task);
+}
+
+TEST_P(Battery, ForkBombIsContainedAndHostUnharmed) {
+  std::string task = unique_name("forkbomb");
+  auto r = attempt(task, {"fork-bomb", "5000"});
+  EXPECT_NE(r.out.find("BLOCKED fork-bomb EAGAIN"), std::string::npos) << r.out << r.err;
+  EXPECT_LE(r.record.value("pids_peak", 0), 64);
+  expect_clean(task);
+  // The host can still fork.
+  pid_t p = fork();
+  if (p == 0) _exit(0);
+  ASSERT_GT(p, 0);
+  waitpid(p, nullptr, 0);
+}
+
+TEST_P(Battery, MemoryBombIsReportedAsOomKilled) {
+  std::string task = unique_name("membomb");
+  auto r = attempt(task, {"memory-bomb", "1024"}, {"--memory", "64M"});
+  EXPECT_EQ(r.record.value("cause", ""), "oom_killed") << r.record.dump() << r.err;
+  EXPECT_EQ(r.exit_code, 137);
+  EXPECT_GE(r.record.value("oom_kills", 0), 1);
+  expect_clean(task);
+}
+
+TEST_P(Battery, FdBombIsContained) {
+  std::string task = unique_name("fdbomb");
+  auto r = attempt(task, {"fd-bomb", "100000"});
+  EXPECT_NE(r.out.find("BLOCKED fd-bomb EMFILE"), std::string::npos) << r.out << r.err;
+  expect_clean(task);
+}
+
+TEST_P(Battery, TimeoutKillsTermIgnoringDoubleForkedTree) {
+  std::string task = unique_name("timeout");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = attempt(task, {"ignore-term"}, {"--timeout", "1s", "--kill-grace", "200ms"});
+  EXPECT_EQ(r.record.value("cause", ""), "timeout") << r.record.dump() << r.err;
+  EXPECT_EQ(r.record.value("killed_by", ""), "deadline");
+  EXPECT_EQ(r.exit_code, 137);
+  EXPECT_NE(r.out.find("READY"), std::string::npos);
+  (void)t0;
+  expect_clean(task);
+  EXPECT_TRUE(processes_with_cmdline("/t/escape ignore-term").empty());
+}
+
+TEST_P(Battery, ConcurrentTasksCannotSeeEachOthersScratchOrOutput) {
+  std::string out_a = make_temp_dir("outa");
+  std::string task_a = unique_name("owner");
+  // Task A writes a secret into its scratch and output, then stays alive.
+  std::thread a([&] {
+    run_clawcage({"run", "--isolate", tier(), "--task", task_a, "--scratch", "8M", "--output",
+                  out_a + "/o", "--timeout", "20s", "--", "/bin/sh", "-c",
+                  "echo secret > /scratch/s; echo secret > /output/s; sleep 4"});
+  });
+  // Wait until A's output exists.
+  for (int i = 0; i < 100 && access((out_a + "/o/s").c_str(), F_OK) != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(access((out_a + "/o/s").c_str(), F_OK), 0);
+  std::string task_b = unique_name("snoop");
+  // B looks for A's files by host path and, where /proc shows host pids, through /proc/PID/root.
+  auto r = run_clawcage(
+      {"run", "--isolate", tier(), "--task", task_b, "--", "/bin/sh", "-c",
+       "cat " + out_a + "/o/s /scratch/s 2>/dev/null; for p in /proc/[0-9]*; do "
+       "cat $p/root/scratch/s $p/root/output/s 2>/dev/null; done; echo done"});
+  a.join();
+  EXPECT_EQ(r.out.find("secret"), std::string::npos) << tier() << ": " << r.out;
+  EXPECT_NE(r.out.find("done"), std::string::npos) << r.err;
+  // A's output is owned by A's sandbox root and closed to others.
+  struct stat st;
+  ASSERT_EQ(stat((out_a + "/o").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  expect_clean(task_a);
+  expect_clean(task_b);
+  remove_tree(out_a);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiers, Battery, ::testing::Values(0, 1, 2),
+                         [](const auto& info) { return tier_name(info.param); });
+
+}  // namespace
+}  // namespace clawcage::test

@@ -1,0 +1,36 @@
+// Runs the clawcage binary as a user would, with a bounded wait, and reads what the
+// kernel holds afterwards (cgroupfs, mountinfo, /proc) for leak checks.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace clawcage::test {
+
+struct RunOutput {
+  int exit_code = -1;  // 128+N if clawcage itself died of signal N; -1 if it timed out
+  std::string out, err;
+  nlohmann::json record;  // the --record JSON, empty if none
+};
+
+// Runs `clawcage <args>` with a wall-clock bound (the process is killed past it).
+// A --record file is added and parsed when with_record is true.
+RunOutput run_clawcage(std::vector<std::string> args, int timeout_s = 60, bool with_record = true,
+                       const std::string& stdin_data = "");
+
+// Every directory under <hierarchy>/clawcage/ whose name contains `needle`, in any hierarchy.
+std::vector<std::string> leftover_cgroups(const std::string& needle = "");
+// mountinfo lines of this process mentioning needle.
+std::vector<std::string> leftover_mounts(const std::string& needle);
+// Processes whose cgroup (any hierarchy) lies under clawcage/<needle>.
+std::vector<int> processes_in_sandbox_cgroups(const std::string& needle = "");
+// Host pids of processes whose command line contains needle.
+std::vector<int> processes_with_cmdline(const std::string& needle);
+std::string unique_name(const std::string& prefix);
+std::string make_temp_dir(const std::string& prefix);
+void remove_tree(const std::string& path);
+std::string testcases_dir();
+std::string binary();
+
+}  // namespace clawcage::test
