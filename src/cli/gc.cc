@@ -16,15 +16,25 @@ namespace clawcage::cli {
 
 namespace {
 
-// A sandbox is live when its state names a pid that still has the recorded start time.
+bool process_matches(const nlohmann::json& j, const char* pid_key, const char* start_key) {
+  if (!j.contains(pid_key) || !j.contains(start_key)) return false;
+  auto start = os::process_start_time(j[pid_key].get<pid_t>());
+  return start && *start == j[start_key].get<uint64_t>();
+}
+
+// A sandbox is live while its owner (the runner that created it) or its init still runs:
+// each is checked by pid and start time, so a reused pid does not count.
 bool sandbox_alive(const std::string& id) {
   auto text = read_file(std::string(kStateRoot) + "/" + id + "/state.json");
-  if (!text) return false;
+  if (!text) {
+    // No state yet: a sandbox being created claims its state dir before anything else,
+    // so this is either a crash leftover or a create that has not begun. Only a cgroup
+    // that holds processes is spared.
+    return false;
+  }
   auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.contains("pid") || !j.contains("start_time")) return false;
-  pid_t pid = j["pid"].get<pid_t>();
-  auto start = os::process_start_time(pid);
-  return start && *start == j["start_time"].get<uint64_t>();
+  if (j.is_discarded()) return false;
+  return process_matches(j, "owner_pid", "owner_start_time") || process_matches(j, "pid", "start_time");
 }
 
 std::vector<std::string> state_dirs() {

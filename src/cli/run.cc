@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "base/files.h"
+#include "cli/cleanup_guard.h"
 #include "cli/commands.h"
 #include "engine/run_task.h"
 #include "linux/idmap.h"
@@ -234,7 +235,11 @@ int run(RunFlags& f) {
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   engine::Supervision sup{timeout_ms, grace_ms, sfd};
   std::string id = opts->id;
+  // Started before the sandbox exists, so a SIGKILL at any later point is covered.
+  auto guard = CleanupGuard::start(id, kStateRoot);
+  if (!guard) return fail(guard.error(), id);
   engine::TaskRecord rec = engine::run_task(**cgroups, std::move(opts).value(), sup);
+  guard->dismiss();
   os::reap_children(2000);
   rec.tier = tier;
   rec.controls = controls;

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include <sched.h>
@@ -100,18 +101,30 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   sb.id_ = o.id;
   sb.times_.prepare_ms = ms_since(t0);
 
+  // The state dir comes first: it claims the id, and `clawcage gc` spares a sandbox whose
+  // owner (this process) is alive even before its cgroup or init exists.
+  TRY(make_dirs(o.state_root, 0711));
+  // Built under a hidden name and renamed into place without replacing anything, so gc
+  // never sees a state dir without its state, and two creates of one id cannot both win.
+  sb.state_dir_ = o.state_root + "/." + o.id + "." + std::to_string(getpid());
+  if (mkdir(sb.state_dir_.c_str(), 0700) != 0) {
+    Error e = system_error("mkdir", sb.state_dir_);
+    sb.state_dir_.clear();
+    return e;
+  }
+  TRY(sb.write_state());
+  std::string final_dir = o.state_root + "/" + o.id;
+  if (renameat2(AT_FDCWD, sb.state_dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+    Error e = system_error("claim state dir", final_dir);
+    if (e.code == EEXIST) e.detail = "a sandbox named " + o.id + " exists";
+    return e;  // destroying sb removes the hidden dir
+  }
+  sb.state_dir_ = final_dir;
+
   auto t1 = Clock::now();
   TRY_ASSIGN(sb.cgroup_, cgroups.create(o.id, o.spec.linux.resources));
   sb.times_.cgroup_ms = ms_since(t1);
   // From here on, a failure destroys `sb`, which kills and removes what exists so far.
-  sb.state_dir_ = o.state_root + "/" + o.id;
-  TRY(make_dirs(o.state_root, 0711));
-  if (mkdir(sb.state_dir_.c_str(), 0700) != 0) {
-    sb.state_dir_.clear();  // not ours: never remove it
-    Error e = system_error("mkdir", o.state_root + "/" + o.id);
-    if (e.code == EEXIST) e.detail = "a sandbox named " + o.id + " exists";
-    return e;
-  }
 
   auto t2 = Clock::now();
   TRY_ASSIGN(auto channels, os::SyncChannel::make_pair());

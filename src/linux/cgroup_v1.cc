@@ -150,7 +150,6 @@ class CgroupV1 final : public Cgroup {
   std::vector<std::string> paths() const override { return all_dirs(); }
   void release() override { released_ = true; }
 
-  const std::vector<Dir>& dirs() const { return dirs_; }
   std::string dir_of(const std::string& controller) const {
     for (const auto& d : dirs_)
       if (std::find(d.controllers.begin(), d.controllers.end(), controller) != d.controllers.end())
@@ -184,7 +183,9 @@ class CgroupV1 final : public Cgroup {
         return thaw();  // SIGKILL stays pending on a member frozen by someone else
     }
     std::string freezer = dir_of("freezer");
-    if (freezer.empty()) return ci::kill_members(all_dirs());  // racy with fork; rounds help
+    // No freezer (not mounted, or a leftover that gc reopened lacks that dir): plain kills,
+    // racy with fork, which the caller's further rounds make up for.
+    if (freezer.empty() || !path_exists(freezer)) return ci::kill_members(all_dirs());
     // Frozen members cannot fork or exit, so the list is complete and no pid is reused.
     TRY(write_file(freezer + "/freezer.state", "FROZEN"));
     auto deadline = Clock::now() + ci::kFreezeTimeout;
@@ -269,7 +270,7 @@ Result<void> apply_cpu(const Host& host, const CgroupV1& cg,
   if (cpu->shares || cpu->quota || cpu->period) {
     std::string d = cg.dir_of("cpu");
     if (d.empty()) return not_mounted(host, "cpu");
-    if (cpu->shares && *cpu->shares != 0)
+    if (cpu->shares && *cpu->shares != 0)  // 0 means unset, as in runc
       TRY(write_file(d + "/cpu.shares", std::to_string(*cpu->shares)));
     // Period first: the kernel checks the quota against the period in force.
     if (cpu->period) TRY(write_file(d + "/cpu.cfs_period_us", std::to_string(*cpu->period)));
@@ -357,16 +358,19 @@ class ManagerV1 final : public CgroupManager {
     };
     for (const auto& h : host_->hierarchies) {
       std::string parent = host_->parent(h);
-      TRY(make_dir(parent, true));
+      if (auto r = make_dir(parent, true); !r) return undo(std::move(r).error());
       bool cpuset =
           std::find(h.controllers.begin(), h.controllers.end(), "cpuset") != h.controllers.end();
       // Also when the parent existed: a create that crashed may have left it unset.
-      if (cpuset) TRY(inherit_cpuset(parent, h.root));
+      if (cpuset) {
+        if (auto r = inherit_cpuset(parent, h.root); !r) return undo(std::move(r).error());
+      }
       std::string dir = parent + "/" + name;
       if (auto r = make_dir(dir, false); !r) return undo(std::move(r).error());
       made.push_back(dir);
-      if (cpuset)
+      if (cpuset) {
         if (auto r = inherit_cpuset(dir, parent); !r) return undo(std::move(r).error());
+      }
     }
     UniqueFd fd;
     if (!host_->unified.empty()) {

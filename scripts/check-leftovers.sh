@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fails if any sandbox left something in the kernel: a cgroup under */clawcage/, a mount or
+# a process naming clawcage test tasks, a state dir under /run/clawcage.
+set -u
+left=0
+for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage; do
+  [ -d "$d" ] || continue
+  for c in "$d"/*/; do
+    [ -d "$c" ] || continue
+    echo "leftover cgroup: $c"; left=1
+  done
+done
+if grep -E 'clawcage' /proc/self/mountinfo ; then
+  echo "leftover mounts (above)"; left=1
+fi
+for p in /proc/[0-9]*; do
+  pid=${p#/proc/}
+  [ "$pid" = $$ ] && continue
+  grep -qE '/clawcage/' "$p/cgroup" 2>/dev/null && { echo "leftover process $pid: $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"; left=1; }
+done
+if [ -d /run/clawcage ] && [ -n "$(ls -A /run/clawcage 2>/dev/null)" ]; then
+  echo "leftover state: $(ls /run/clawcage)"; left=1
+fi
+[ "$left" = 0 ] && echo "no leftovers"
+exit $left

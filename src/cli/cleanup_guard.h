@@ -1,0 +1,27 @@
+// A small process that outlives a SIGKILLed `clawcage run` just long enough to remove its
+// sandbox: it waits on a pipe; EOF without the "done" byte means the runner died, and it
+// then kills and removes the sandbox's cgroup and state dir by name.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace clawcage::cli {
+
+class CleanupGuard {
+ public:
+  static Result<CleanupGuard> start(const std::string& sandbox_id, const std::string& state_root);
+  CleanupGuard() = default;
+  CleanupGuard(CleanupGuard&&) = default;
+  CleanupGuard& operator=(CleanupGuard&&) = default;
+  // The runner cleaned up itself: the guard exits without touching anything.
+  void dismiss();
+  ~CleanupGuard() { dismiss(); }
+
+ private:
+  UniqueFd pipe_;
+};
+
+}  // namespace clawcage::cli
