@@ -66,6 +66,16 @@ ROOTFS=$BUNDLE/rootfs
 mkdir -p "$BUNDLE"
 cp -a "$ROOTFS_SRC" "$ROOTFS" || die "cannot copy $ROOTFS_SRC"
 
+# Snapshot the clawcage binary: build/clawcage may be rebuilt by others mid-run.
+CLAWCAGE_SRC=$CLAWCAGE
+CLAWCAGE_DESC="not found at $CLAWCAGE_SRC"
+if [[ -x $CLAWCAGE_SRC ]] && cp "$CLAWCAGE_SRC" "$WORK/clawcage" 2>/dev/null; then
+  CLAWCAGE=$WORK/clawcage
+  CLAWCAGE_DESC="$("$CLAWCAGE" --version 2>/dev/null | head -n1) ($CLAWCAGE_SRC, built $(date -u -r "$CLAWCAGE_SRC" '+%F %T') UTC, sha256 $(sha256sum "$CLAWCAGE" | cut -c1-12), repo HEAD $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+else
+  CLAWCAGE=$WORK/clawcage-missing
+fi
+
 UNIFIED=/sys/fs/cgroup/unified
 # Run "$@" in a private mount namespace where the cgroup2 mount of this hybrid
 # host is gone, so crun (and podman, which uses crun) see a plain v1 host.
@@ -112,7 +122,9 @@ cleanup() {
     podman rmi -f "$PODMAN_IMAGE" >/dev/null 2>&1
   fi
   if [[ $PODMAN_PARENT_EXISTED == 0 ]]; then
-    for d in /sys/fs/cgroup/*/libpod_parent; do [[ -d $d ]] && rmdir "$d" 2>/dev/null; done
+    # podman's shared parent (libpod_parent, with libpod_parent/conmon) was made by this run
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -depth -type d -path '*/libpod_parent*' \
+      -exec rmdir {} \; 2>/dev/null
   fi
   # nothing of ours may stay mounted under WORK
   grep -q " $WORK" /proc/self/mountinfo && awk -v w="$WORK" '$5 ~ "^"w {print $5}' /proc/self/mountinfo |
@@ -135,7 +147,7 @@ echo "- date: $(date -u)"
 echo "- machine: nproc=$(nproc), kernel $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
 echo "- cgroups: $(if [[ -n $UNIFIED_OPTS ]]; then echo "hybrid (cgroup2 at $UNIFIED: $UNIFIED_OPTS)"; else echo "no $UNIFIED mount"; fi); favordynmods on $UNIFIED: $FAVOR"
 echo "- task: /bin/true on a copy of $ROOTFS_SRC; SEQ=$SEQ CONC_TOTAL=$CONC_TOTAL CONC=$CONC WARMUP=$WARMUP TASK_TIMEOUT=${TASK_TIMEOUT}s (podman: $PODMAN_SEQ/$PODMAN_CONC_TOTAL, runsc: $RUNSC_SEQ/$RUNSC_CONC_TOTAL)"
-echo "- versions: unshare: $(ver unshare --version); bwrap: $(ver bwrap --version); crun: $(ver crun --version); runc: $(ver runc --version); runsc: $(ver runsc --version); podman: $(ver podman --version); clawcage: $("$CLAWCAGE" --version 2>/dev/null | head -n1 || echo '?') ($CLAWCAGE)"
+echo "- versions: unshare: $(ver unshare --version); bwrap: $(ver bwrap --version); crun: $(ver crun --version); runc: $(ver runc --version); runsc: $(ver runsc --version); podman: $(ver podman --version); clawcage: $CLAWCAGE_DESC"
 echo "- driver: $PY ($("$PY" --version 2>&1)), wall time of each invocation via time.perf_counter around subprocess.run"
 echo
 
@@ -280,7 +292,7 @@ for r in $RUNNERS; do
       fi ;;
     clawcage-chroot|clawcage-container|clawcage-strict)
       tier=${r#clawcage-}
-      if [[ ! -x $CLAWCAGE ]]; then missing "clawcage $tier" "$r" "$SEQ" "$CONC_TOTAL" "no binary at $CLAWCAGE"
+      if [[ ! -x $CLAWCAGE ]]; then missing "clawcage $tier" "$r" "$SEQ" "$CONC_TOTAL" "no clawcage binary at $CLAWCAGE_SRC"
       else
         bench "clawcage $tier" "$r" "$SEQ" "$CONC_TOTAL" host -- \
           "$CLAWCAGE" run --isolate "$tier" --task "{id}" --rootfs "$ROOTFS" -- /bin/true

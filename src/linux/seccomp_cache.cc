@@ -1,12 +1,12 @@
 #include "linux/seccomp_cache.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <seccomp.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -31,7 +31,7 @@ bool trusted_dir(const std::string& dir) {
 
 }  // namespace
 
-std::string seccomp_cache_key(const spec::Seccomp& p) {
+std::string seccomp_cache_text(const spec::Seccomp& p) {
   // Length-prefixed fields: no two profiles serialise alike.
   std::string text = "clawcage-seccomp-v1";
   const scmp_version* v = seccomp_version();
@@ -51,34 +51,41 @@ std::string seccomp_cache_key(const spec::Seccomp& p) {
       put(text, std::to_string(a.index) + " " + std::to_string(a.value) + " " +
                     std::to_string(a.value_two) + " " + a.op);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  char buf[3];
-  for (unsigned i = 0; i < len; ++i) {
-    snprintf(buf, sizeof buf, "%02x", digest[i]);
-    hex += buf;
+  return text;
+}
+
+std::string seccomp_cache_key(const std::string& text) {
+  // FNV-1a names the file; the file holds the full text and is used only when the text
+  // matches byte for byte, so a collision costs a recompile, never a wrong filter.
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
   }
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   return hex;
 }
 
 Result<SeccompProgram> compile_seccomp_cached(const spec::Seccomp& profile,
                                               const std::string& cache_dir) {
-  std::string key = seccomp_cache_key(profile);
-  std::string path = cache_dir + "/" + key + ".bpf";
+  std::string text = seccomp_cache_text(profile);
+  std::string path = cache_dir + "/" + seccomp_cache_key(text) + ".bpf";
+  // Layout: 8-byte text length, the text, 4-byte flags, then the instructions.
+  const size_t header = sizeof(uint64_t) + text.size() + sizeof(unsigned);
   bool trusted = trusted_dir(cache_dir);
   if (trusted) {
-    // Layout: 4-byte flags, then the instructions.
-    auto text = read_file(path);
-    if (text && text->size() > sizeof(unsigned) &&
-        (text->size() - sizeof(unsigned)) % sizeof(sock_filter) == 0) {
-      SeccompProgram program;
-      std::memcpy(&program.flags, text->data(), sizeof(unsigned));
-      program.instructions.resize((text->size() - sizeof(unsigned)) / sizeof(sock_filter));
-      std::memcpy(program.instructions.data(), text->data() + sizeof(unsigned),
-                  text->size() - sizeof(unsigned));
-      return program;
+    auto data = read_file(path);
+    uint64_t len = 0;
+    if (data && data->size() > header && (data->size() - header) % sizeof(sock_filter) == 0) {
+      std::memcpy(&len, data->data(), sizeof len);
+      if (len == text.size() && data->compare(sizeof len, text.size(), text) == 0) {
+        SeccompProgram program;
+        std::memcpy(&program.flags, data->data() + sizeof len + text.size(), sizeof(unsigned));
+        program.instructions.resize((data->size() - header) / sizeof(sock_filter));
+        std::memcpy(program.instructions.data(), data->data() + header, data->size() - header);
+        return program;
+      }
     }
   }
   TRY_ASSIGN(SeccompProgram program, compile_seccomp(profile));
@@ -89,7 +96,10 @@ Result<SeccompProgram> compile_seccomp_cached(const spec::Seccomp& profile,
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return program;
-  std::string data(reinterpret_cast<const char*>(&program.flags), sizeof(unsigned));
+  uint64_t len = text.size();
+  std::string data(reinterpret_cast<const char*>(&len), sizeof len);
+  data += text;
+  data.append(reinterpret_cast<const char*>(&program.flags), sizeof(unsigned));
   data.append(reinterpret_cast<const char*>(program.instructions.data()),
               program.instructions.size() * sizeof(sock_filter));
   bool written = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
