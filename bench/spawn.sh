@@ -140,7 +140,7 @@ FAVOR=off
 UNIFIED_OPTS=$(awk '$5=="/sys/fs/cgroup/unified" {print $6, $NF}' /proc/self/mountinfo)
 if [[ -z $UNIFIED_OPTS ]]; then FAVOR="n/a (no /sys/fs/cgroup/unified mount)"
 elif grep -q favordynmods <<<"$UNIFIED_OPTS"; then FAVOR=on; fi
-ver() { command -v "$1" >/dev/null && { "$@" 2>&1 | head -n1; } || echo "not installed"; }
+ver() { command -v "$1" >/dev/null || { echo "not installed"; return 0; }; "$@" 2>&1 | head -n1 || true; }
 echo "# clawcage spawn benchmark"
 echo
 echo "- date: $(date -u)"

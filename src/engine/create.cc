@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include <linux/sched.h>
 #include <sched.h>
 
 #include <chrono>
@@ -76,6 +77,8 @@ uint64_t clone_flags(const spec::Spec& s) {
   if (s.has_namespace("network")) flags |= CLONE_NEWNET;
   if (s.has_namespace("ipc")) flags |= CLONE_NEWIPC;
   if (s.has_namespace("uts")) flags |= CLONE_NEWUTS;
+  // Handlers of the runtime are not the sandbox's.
+  flags |= CLONE_CLEAR_SIGHAND;
   return flags;
 }
 

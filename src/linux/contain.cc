@@ -77,6 +77,13 @@ Result<std::string> find_executable(const InitPlan& plan) {
 // The order is the security argument. Reorder only with a test that shows why.
 Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
+  // Signals blocked by the runner (it turns them into a signalfd) must not stay blocked.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // A new session drops the controlling terminal: with the caller's tty as stdin, TIOCSTI
+  // would push keystrokes into the host shell (dev.tty.legacy_tiocsti is 1 on this host).
+  TRY(check(setsid() >= 0, "setsid", "sandbox init"));
   // The parent places us in every cgroup before this arrives, so nothing below escapes them.
   TRY(channel.expect(SyncMessage::go, -1, -1));
   if (plan.cgroup_namespace) TRY(check(unshare(CLONE_NEWCGROUP) == 0, "unshare", "cgroup namespace"));

@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -223,6 +226,48 @@ TEST_P(Battery, ConcurrentTasksCannotSeeEachOthersScratchOrOutput) {
   expect_clean(task_a);
   expect_clean(task_b);
   remove_tree(out_a);
+}
+
+TEST_P(Battery, TerminalInjectionIsBlocked) {
+  // clawcage run with a real terminal as its stdin and controlling tty, as a user at a shell.
+  int master = -1, slave = -1;
+  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  std::string task = unique_name("tty");
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    ioctl(slave, TIOCSCTTY, 0);
+    dup2(slave, 0);
+    dup2(slave, 1);
+    dup2(slave, 2);
+    std::string tc = testcases_dir() + ":/t:exec";
+    execl(binary().c_str(), binary().c_str(), "run", "--isolate", tier().c_str(), "--task", task.c_str(),
+          "--ro", tc.c_str(), "--", "/t/escape", "tiocsti", nullptr);
+    _exit(126);
+  }
+  close(slave);
+  std::string out;
+  char buf[4096];
+  for (int i = 0; i < 200; ++i) {
+    pollfd p = {master, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, n);
+    }
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+      pid = -1;
+      break;
+    }
+  }
+  if (pid > 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  close(master);
+  EXPECT_NE(out.find("BLOCKED tiocsti EPERM"), std::string::npos) << tier() << ": " << out;
+  expect_clean(task);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiers, Battery, ::testing::Values(0, 1, 2),

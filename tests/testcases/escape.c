@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -165,6 +166,11 @@ int main(int argc, char** argv) {
   if (!strcmp(a, "fd-bomb")) return fd_bomb(atol(arg[0] ? arg : "100000"));
   if (!strcmp(a, "ignore-term")) return ignore_term();
   if (!strcmp(a, "connect")) return connect_to(arg);
+  if (!strcmp(a, "tiocsti")) {
+    /* Push a keystroke into the terminal on stdin: the host's shell would read it. */
+    char c = '#';
+    return check(ioctl(0, TIOCSTI, &c), "tiocsti");
+  }
   if (!strcmp(a, "fds")) {
     /* Lists open fds above 2: none may come from the host. */
     int found = 0;
