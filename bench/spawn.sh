@@ -15,6 +15,8 @@
 #   RUNNERS [floor bwrap crun runc runsc podman clawcage-chroot clawcage-container clawcage-strict]
 #   PYTHON [/usr/bin/python3 if present, else python3]
 #   KEEP_PODMAN_IMAGE [0]                     1: keep the imported podman image
+#   QUIET_WAIT [120]                          wait up to this many seconds for the
+#                                             CPUs to be < 15% busy before starting
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,6 +35,7 @@ RUNNER_TIMEOUT=${RUNNER_TIMEOUT:-900}
 ROOTFS_SRC=${ROOTFS:-/var/lib/clawcage/images/builtin/rootfs}
 RUNNERS=${RUNNERS:-floor bwrap crun runc runsc podman clawcage-chroot clawcage-container clawcage-strict}
 KEEP_PODMAN_IMAGE=${KEEP_PODMAN_IMAGE:-0}
+QUIET_WAIT=${QUIET_WAIT:-120}
 PODMAN_IMAGE=clawcage-bench-busybox
 
 if [[ -n ${PYTHON:-} ]]; then PY=$PYTHON
@@ -136,6 +139,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- header
+log "waiting up to ${QUIET_WAIT}s for a quiet machine"
+BUSY_START=$("$PY" "$STATS" cpubusy --wait "$QUIET_WAIT" --below 15)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 FAVOR=off
 UNIFIED_OPTS=$(awk '$5=="/sys/fs/cgroup/unified" {print $6, $NF}' /proc/self/mountinfo)
 if [[ -z $UNIFIED_OPTS ]]; then FAVOR="n/a (no /sys/fs/cgroup/unified mount)"
@@ -148,6 +154,7 @@ echo "- machine: nproc=$(nproc), kernel $(uname -r), Debian $(cat /etc/debian_ve
 echo "- cgroups: $(if [[ -n $UNIFIED_OPTS ]]; then echo "hybrid (cgroup2 at $UNIFIED: $UNIFIED_OPTS)"; else echo "no $UNIFIED mount"; fi); favordynmods on $UNIFIED: $FAVOR"
 echo "- task: /bin/true on a copy of $ROOTFS_SRC; SEQ=$SEQ CONC_TOTAL=$CONC_TOTAL CONC=$CONC WARMUP=$WARMUP TASK_TIMEOUT=${TASK_TIMEOUT}s (podman: $PODMAN_SEQ/$PODMAN_CONC_TOTAL, runsc: $RUNSC_SEQ/$RUNSC_CONC_TOTAL)"
 echo "- versions: unshare: $(ver unshare --version); bwrap: $(ver bwrap --version); crun: $(ver crun --version); runc: $(ver runc --version); runsc: $(ver runsc --version); podman: $(ver podman --version); clawcage: $CLAWCAGE_DESC"
+echo "- load before: CPUs ${BUSY_START}% busy over 1 s, loadavg $LOAD_START$( ((BUSY_START >= 15)) && echo " (WARNING: machine not idle, numbers are noisy)")"
 echo "- driver: $PY ($("$PY" --version 2>&1)), wall time of each invocation via time.perf_counter around subprocess.run"
 echo
 
@@ -304,6 +311,7 @@ done
 
 # ---------------------------------------------------------------- table
 "$PY" "$STATS" table --ref crun "$RES"/*.json
+BUSY_END=$("$PY" "$STATS" cpubusy)
 echo
-echo "- total bench time: $(( $(date +%s) - START_TS ))s"
+echo "- total bench time: $(( $(date +%s) - START_TS ))s; after: CPUs ${BUSY_END}% busy over 1 s, loadavg $(cut -d' ' -f1-3 /proc/loadavg)$( ((BUSY_END >= 15)) && echo " (WARNING: other load at the end)")"
 echo "- leftovers: counted 0.5 s after each runner: cgroup dirs named after its ids (any hierarchy, depth <= 4; podman: libpod-*), mounts in the host mount namespace (and in the runner's private namespace) naming the bundle or ids, live processes whose cmdline/root/cwd/cgroup name them, new network namespaces, runtime state entries; all are cleaned up afterwards"

@@ -10,6 +10,8 @@ Subcommands:
   leftovers  count what a runner left behind (cgroup dirs, mounts, processes,
              network namespaces) and add it to the runner's result record
   table      print the markdown table from the result records
+  cpubusy    print how busy the CPUs are (percent over 1 s), optionally waiting
+             for the machine to become quiet first
 
 In command templates, the literal "{id}" is replaced by a unique id per
 invocation (PREFIX-sN for the sequential runs, PREFIX-cN for the concurrent
@@ -231,6 +233,29 @@ def cmd_leftovers(a):
     return 0
 
 
+def cpu_busy(interval=1.0):
+    """Percent of CPU time not idle/iowait over `interval` seconds (all CPUs)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = sample()
+    time.sleep(interval)
+    t1, i1 = sample()
+    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def cmd_cpubusy(a):
+    """Print the CPU busy percent; with --wait, first wait up to that many seconds
+    for it to drop below --below."""
+    deadline = time.monotonic() + a.wait
+    busy = cpu_busy()
+    while busy >= a.below and time.monotonic() < deadline:
+        busy = cpu_busy()
+    print("%.0f" % busy)
+    return 0
+
+
 def fmt(v, nd=1):
     return "n/a" if v is None else ("%.*f" % (nd, v))
 
@@ -322,13 +347,17 @@ def main():
                    help="runtime state entries counted by the caller (crun list etc.)")
     l.add_argument("--out", required=True)
 
+    c = sub.add_parser("cpubusy")
+    c.add_argument("--wait", type=float, default=0.0)
+    c.add_argument("--below", type=float, default=15.0)
+
     t = sub.add_parser("table")
     t.add_argument("--ref", default="crun")
     t.add_argument("files", nargs="*")
 
     a = ap.parse_args()
     return {"drive": cmd_drive, "probe": cmd_probe, "na": cmd_na,
-            "leftovers": cmd_leftovers, "table": cmd_table}[a.sub](a)
+            "leftovers": cmd_leftovers, "table": cmd_table, "cpubusy": cmd_cpubusy}[a.sub](a)
 
 
 if __name__ == "__main__":

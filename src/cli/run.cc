@@ -36,6 +36,7 @@ struct RunFlags {
   std::string output, scratch, memory, cpus, timeout, kill_grace = "2s", cwd = "/", user, hostname;
   std::optional<int64_t> pids;
   bool exec_volumes = false;
+  bool writable_rootfs = false;
   bool json = false;
   std::string record_file;
   std::vector<std::string> command;
@@ -134,6 +135,7 @@ Result<engine::CreateOptions> build_options(RunFlags& f, std::vector<std::string
     if (f.rootfs.empty() && !path_exists(t.rootfs))
       return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
     t.args = f.command;
+    t.writable_rootfs = f.writable_rootfs;
     t.env = f.env;
     t.cwd = f.cwd;
     t.hostname = f.hostname.empty() ? o.id.substr(0, 63) : f.hostname;
@@ -288,6 +290,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--hostname", f->hostname, "hostname (default: the task name)");
   c->add_option("--allow-host-path", f->allow_host_paths, "allow mounting this sensitive host path");
   c->add_flag("--exec-volumes", f->exec_volumes, "allow exec on --ro volumes");
+  c->add_flag("--writable-rootfs", f->writable_rootfs,
+              "let the task write its rootfs (shared by every task using it; strict keeps it read-only)");
   c->add_flag("--json", f->json, "print the task record as one JSON line on stderr");
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");

@@ -51,7 +51,7 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
   Spec s;
   if (o.args.empty()) return invalid_field("command", "required (give it after --)");
   s.root.path = o.rootfs;
-  s.root.readonly = false;
+  s.root.readonly = !o.writable_rootfs;
   s.process.args = o.args;
   s.process.cwd = o.cwd;
   s.process.user.uid = o.uid;

@@ -20,6 +20,8 @@ struct Volume {
 
 struct TaskOptions {
   std::string rootfs;
+  // An image is shared by every task that runs it: read-only unless asked.
+  bool writable_rootfs = false;
   std::vector<std::string> args;
   std::vector<std::string> env;  // NAME=VALUE, on top of the defaults
   std::string cwd = "/";

@@ -21,10 +21,11 @@ Result<TierResult> apply_chroot_tier(Spec spec) {
   ensure_rlimit(spec, "RLIMIT_NOFILE", TierDefaults{}.nofile);
   ensure_mount(spec, {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}});
   ensure_mount(spec, {"/dev", "tmpfs", "tmpfs", {"nosuid", "mode=755", "size=65536k"}});
+  private_tmp(spec, TierDefaults{}.tmp_bytes, /*force=*/false);
   spec.annotations[kRootSwitchAnnotation] = "chroot";
   spec.annotations[kTierAnnotation] = "chroot";
   out.controls = {"namespaces:mount,user", "chroot", "capabilities:none", "no_new_privs",
-                  "rlimits", "cgroup-limits"};
+                  "tmp:private-tmpfs", "rlimits", "cgroup-limits"};
   out.spec = std::move(spec);
   return out;
 }

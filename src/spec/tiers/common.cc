@@ -118,6 +118,12 @@ void standard_mounts(Spec& spec, bool with_sys) {
   if (with_sys) ensure_mount(spec, {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}});
 }
 
+void private_tmp(Spec& spec, int64_t bytes, bool force) {
+  if (force) std::erase_if(spec.mounts, [](const Mount& m) { return m.destination == "/tmp"; });
+  ensure_mount(spec, {"/tmp", "tmpfs", "tmpfs",
+                      {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(bytes)}});
+}
+
 }  // namespace tier_detail
 
 }  // namespace clawcage::spec

@@ -47,6 +47,7 @@ Result<TierResult> apply_container_tier(Spec spec) {
     TRY_ASSIGN(spec.linux.seccomp, default_seccomp_profile());
   }
   standard_mounts(spec, /*with_sys=*/true);
+  private_tmp(spec, TierDefaults{}.tmp_bytes, /*force=*/false);
   add_unique(spec.linux.masked_paths, default_masked_paths());
   add_unique(spec.linux.readonly_paths, default_readonly_paths());
   spec.annotations[kRootSwitchAnnotation] = "pivot_root";
@@ -57,6 +58,7 @@ Result<TierResult> apply_container_tier(Spec spec) {
                   "no_new_privs",
                   "seccomp:default",
                   "network:none(loopback down)",
+                  "tmp:private-tmpfs",
                   "masked-paths",
                   "readonly-paths",
                   "rlimits",

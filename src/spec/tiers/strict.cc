@@ -63,9 +63,7 @@ Result<TierResult> apply_strict_tier(Spec spec, const TierDefaults& defaults) {
   s.process.capabilities = {};
   harden_seccomp(*s.linux.seccomp);
   s.root.readonly = true;
-  std::erase_if(s.mounts, [](const Mount& m) { return m.destination == "/tmp"; });
-  s.mounts.push_back({"/tmp", "tmpfs", "tmpfs",
-                      {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(defaults.tmp_bytes)}});
+  private_tmp(s, defaults.tmp_bytes, /*force=*/true);
   ensure_limits(s, defaults);
   add_unique(s.linux.masked_paths, co_tenant_statistics_paths());
   s.annotations[kTierAnnotation] = "strict";
