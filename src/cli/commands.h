@@ -8,6 +8,7 @@ namespace clawcage::cli {
 void add_run_command(CLI::App& app, int& exit_code);
 void add_gc_command(CLI::App& app, int& exit_code);
 void add_spec_command(CLI::App& app, int& exit_code);
+void add_lifecycle_commands(CLI::App& app, int& exit_code);
 
 inline constexpr const char* kBuiltinImage = "/var/lib/clawcage/images/builtin/rootfs";
 inline constexpr const char* kStateRoot = "/run/clawcage";

@@ -4,37 +4,22 @@
 #include <signal.h>
 
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "base/files.h"
 #include "cli/commands.h"
 #include "linux/cgroup.h"
-#include "linux/process.h"
+#include "engine/sandbox.h"
 
 namespace clawcage::cli {
 
 namespace {
 
-bool process_matches(const nlohmann::json& j, const char* pid_key, const char* start_key) {
-  if (!j.contains(pid_key) || !j.contains(start_key)) return false;
-  auto start = os::process_start_time(j[pid_key].get<pid_t>());
-  return start && *start == j[start_key].get<uint64_t>();
-}
-
-// A sandbox is live while its owner (the runner that created it) or its init still runs:
-// each is checked by pid and start time, so a reused pid does not count.
+// A sandbox is live while its owner (the runner that created it) or its init still runs,
+// each checked by pid and start time (engine::load_state).
 bool sandbox_alive(const std::string& id) {
-  auto text = read_file(std::string(kStateRoot) + "/" + id + "/state.json");
-  if (!text) {
-    // No state yet: a sandbox being created claims its state dir before anything else,
-    // so this is either a crash leftover or a create that has not begun. Only a cgroup
-    // that holds processes is spared.
-    return false;
-  }
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return false;
-  return process_matches(j, "owner_pid", "owner_start_time") || process_matches(j, "pid", "start_time");
+  auto st = engine::load_state(kStateRoot, id);
+  return st && st->status != "stopped";
 }
 
 std::vector<std::string> state_dirs() {

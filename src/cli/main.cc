@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   clawcage::cli::add_run_command(app, exit_code);
   clawcage::cli::add_gc_command(app, exit_code);
   clawcage::cli::add_spec_command(app, exit_code);
+  clawcage::cli::add_lifecycle_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -13,6 +13,7 @@
 #include "base/files.h"
 #include "cli/cleanup_guard.h"
 #include "cli/commands.h"
+#include "cli/task_flags.h"
 #include "engine/run_task.h"
 #include "linux/idmap.h"
 #include "linux/process.h"
@@ -26,165 +27,7 @@ namespace clawcage::cli {
 
 namespace {
 
-struct RunFlags {
-  std::string isolate = "container";
-  bool isolate_given = false;
-  std::string task;
-  std::string rootfs;
-  std::string bundle;
-  std::vector<std::string> ro, rw, env, allow_host_paths;
-  std::string output, scratch, memory, cpus, timeout, kill_grace = "2s", cwd = "/", user, hostname;
-  std::optional<int64_t> pids;
-  bool exec_volumes = false;
-  bool writable_rootfs = false;
-  bool json = false;
-  std::string record_file;
-  std::vector<std::string> command;
-};
-
-std::string random_id() {
-  unsigned char b[6];
-  if (getrandom(b, sizeof b, 0) != sizeof b) return "task-" + std::to_string(getpid());
-  char out[32];
-  snprintf(out, sizeof out, "task-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
-  return out;
-}
-
-Result<spec::Volume> parse_volume(const std::string& text, bool readonly, bool exec,
-                                  const policy::VolumeRules& rules, const std::string& field) {
-  size_t colon = text.find(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    return invalid_field(field, "expected SRC:DST, got \"" + text + "\"");
-  spec::Volume v;
-  std::string rest = text.substr(colon + 1);
-  size_t opt = rest.find(':');
-  v.destination = rest.substr(0, opt);
-  if (opt != std::string::npos) {
-    std::string o = rest.substr(opt + 1);
-    if (o == "exec") exec = true;
-    else return invalid_field(field, "unknown volume option \"" + o + "\" (only exec)");
-  }
-  TRY_ASSIGN(v.source, policy::check_volume_source(text.substr(0, colon), rules, field));
-  v.readonly = readonly;
-  v.exec = readonly ? exec : true;
-  return v;
-}
-
-// An absolute path for `path`, whose deepest existing ancestor has its symlinks resolved
-// (the rest does not exist yet, so it cannot be a link).
-std::string resolve_future_path(const std::string& path) {
-  std::string abs = path;
-  if (abs.empty() || abs[0] != '/') {
-    char cwd[4096];
-    abs = std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + path;
-  }
-  std::string head = abs, tail;
-  while (!head.empty()) {
-    char* real = realpath(head.c_str(), nullptr);
-    if (real) {
-      std::string out = std::string(real) + tail;
-      free(real);
-      return out;
-    }
-    size_t slash = head.find_last_of('/');
-    if (slash == std::string::npos) break;
-    tail = head.substr(slash) + tail;
-    head = head.substr(0, slash);
-  }
-  return abs;
-}
-
-// Creates the per-task output dir (if missing), owned by the sandbox's root so only this
-// task can write it. Returns whether it was created (rolled back on failure).
-Result<bool> prepare_output(const std::string& dir, const spec::Spec& s) {
-  bool created = !path_exists(dir);
-  TRY(make_dirs(dir, 0700));
-  uint32_t uid = s.process.user.uid, gid = s.process.user.gid;
-  auto hu = os::host_id(s.linux.uid_mappings, uid);
-  auto hg = os::host_id(s.linux.gid_mappings, gid);
-  if (hu) uid = *hu;
-  if (hg) gid = *hg;
-  if (chown(dir.c_str(), uid, gid) != 0) return system_error("chown", dir);
-  if (chmod(dir.c_str(), 0700) != 0) return system_error("chmod", dir);
-  return created;
-}
-
-Result<engine::CreateOptions> build_options(RunFlags& f, std::vector<std::string>& controls,
-                                            std::string& tier_out) {
-  engine::CreateOptions o;
-  o.id = f.task.empty() ? random_id() : f.task;
-  o.state_root = kStateRoot;
-  TRY(engine::check_sandbox_id(o.id));
-  TRY_ASSIGN(spec::Tier tier, spec::parse_tier(f.isolate));
-  policy::VolumeRules rules{f.allow_host_paths};
-  spec::Spec base;
-  if (!f.bundle.empty()) {
-    if (!f.rootfs.empty()) return invalid_field("--bundle", "give either --bundle or --rootfs");
-    TRY_ASSIGN(base, spec::load_spec_file(f.bundle + "/config.json"));
-    o.bundle_dir = f.bundle;
-    if (!f.command.empty()) base.process.args = f.command;
-    if (!f.isolate_given) {
-      auto t = base.annotations.find(spec::kTierAnnotation);
-      if (t != base.annotations.end()) {
-        TRY_ASSIGN(tier, spec::parse_tier(t->second));
-      }
-    }
-  } else {
-    spec::TaskOptions t;
-    t.rootfs = f.rootfs.empty() ? kBuiltinImage : f.rootfs;
-    if (f.rootfs.empty() && !path_exists(t.rootfs))
-      return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
-    t.args = f.command;
-    t.writable_rootfs = f.writable_rootfs;
-    t.env = f.env;
-    t.cwd = f.cwd;
-    t.hostname = f.hostname.empty() ? o.id.substr(0, 63) : f.hostname;
-    if (!f.user.empty()) {
-      unsigned uid = 0, gid = 0;
-      char extra;
-      int n = sscanf(f.user.c_str(), "%u:%u%c", &uid, &gid, &extra);
-      if (n == 1) gid = uid;
-      else if (n != 2) return invalid_field("--user", "expected UID[:GID], got \"" + f.user + "\"");
-      t.uid = uid;
-      t.gid = gid;
-    }
-    for (size_t i = 0; i < f.ro.size(); ++i) {
-      TRY_ASSIGN(auto v, parse_volume(f.ro[i], true, f.exec_volumes, rules, "--ro " + f.ro[i]));
-      t.volumes.push_back(v);
-    }
-    for (size_t i = 0; i < f.rw.size(); ++i) {
-      TRY_ASSIGN(auto v, parse_volume(f.rw[i], false, true, rules, "--rw " + f.rw[i]));
-      t.volumes.push_back(v);
-    }
-    if (!f.output.empty()) {
-      std::string resolved = resolve_future_path(f.output);
-      std::string why = policy::sensitive_reason(resolved);
-      if (!why.empty()) return invalid_field("--output", resolved + " is " + why);
-      t.output_dir = resolved;
-    }
-    if (!f.scratch.empty()) {
-      TRY_ASSIGN(t.scratch_bytes, spec::parse_size(f.scratch, "--scratch"));
-    }
-    if (!f.memory.empty()) {
-      TRY_ASSIGN(t.memory_bytes, spec::parse_size(f.memory, "--memory"));
-    }
-    t.pids = f.pids;
-    if (!f.cpus.empty()) {
-      char* end = nullptr;
-      double c = strtod(f.cpus.c_str(), &end);
-      if (end == f.cpus.c_str() || *end) return invalid_field("--cpus", "expected a number, got \"" + f.cpus + "\"");
-      t.cpus = c;
-    }
-    TRY_ASSIGN(base, spec::build_task_spec(t));
-  }
-  TRY_ASSIGN(spec::TierResult tiered, spec::apply_tier(tier, std::move(base)));
-  o.spec = std::move(tiered.spec);
-  controls = std::move(tiered.controls);
-  tier_out = spec::tier_name(tier);
-  return o;
-}
-
-int run(RunFlags& f) {
+int run(TaskFlags& f) {
   std::vector<std::string> controls;
   std::string tier;
   int64_t timeout_ms = 0, grace_ms = 2000;
@@ -210,7 +53,7 @@ int run(RunFlags& f) {
   auto g = spec::parse_duration_ms(f.kill_grace, "--kill-grace");
   if (!g) return fail(g.error(), f.task);
   grace_ms = *g;
-  auto opts = build_options(f, controls, tier);
+  auto opts = build_create_options(f, controls, tier);
   if (!opts) return fail(opts.error(), f.task);
   bool created_output = false;
   std::string output_dir;
@@ -268,7 +111,7 @@ int run(RunFlags& f) {
 }  // namespace
 
 void add_run_command(CLI::App& app, int& exit_code) {
-  auto f = std::make_shared<RunFlags>();
+  auto f = std::make_shared<TaskFlags>();
   CLI::App* c = app.add_subcommand("run", "run one task in a fresh sandbox and wait for it");
   c->add_option("--isolate", f->isolate, "tier: chroot, container (default) or strict")
       ->each([f](const std::string&) { f->isolate_given = true; });

@@ -102,6 +102,13 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   TRY_ASSIGN(os::InitPlan plan, prepare_init_plan(o));
   Sandbox sb;
   sb.id_ = o.id;
+  sb.detached_ = o.detached;
+  sb.annotations_ = o.spec.annotations;
+  {
+    char* real = realpath(o.bundle_dir.c_str(), nullptr);
+    sb.bundle_ = real ? real : o.bundle_dir;
+    free(real);
+  }
   sb.times_.prepare_ms = ms_since(t0);
 
   // The state dir comes first: it claims the id, and `clawcage gc` spares a sandbox whose
@@ -123,6 +130,19 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
     return e;  // destroying sb removes the hidden dir
   }
   sb.state_dir_ = final_dir;
+  UniqueFd exec_fifo;
+  if (o.detached) {
+    std::string fifo = final_dir + "/exec.fifo";
+    if (mkfifo(fifo.c_str(), 0600) != 0) return system_error("mkfifo", fifo);
+    // The init reopens it after its switch to the sandbox's user: it must own it.
+    auto uid = os::host_id(o.spec.linux.uid_mappings, o.spec.process.user.uid);
+    auto gid = os::host_id(o.spec.linux.gid_mappings, o.spec.process.user.gid);
+    if (chown(fifo.c_str(), uid.value_or(o.spec.process.user.uid), gid.value_or(o.spec.process.user.gid)) != 0)
+      return system_error("chown", fifo);
+    exec_fifo.reset(::open(fifo.c_str(), O_PATH | O_CLOEXEC));
+    if (!exec_fifo) return system_error("open", fifo);
+    plan.exec_fifo_fd = exec_fifo.get();
+  }
 
   auto t1 = Clock::now();
   TRY_ASSIGN(sb.cgroup_, cgroups.create(o.id, o.spec.linux.resources));
@@ -145,6 +165,7 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
                            },
                            &placed));
   channels.second.close();
+  exec_fifo.reset();
   sb.times_.clone_ms = ms_since(t2);
 
   auto t3 = Clock::now();

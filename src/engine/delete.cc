@@ -32,6 +32,8 @@ Result<void> Sandbox::destroy() {
   init_ = os::ChildProcess();
   channel_.close();
   if (!state_dir_.empty()) {
+    std::string fifo = state_dir_ + "/exec.fifo";
+    if (unlink(fifo.c_str()) != 0 && errno != ENOENT && result.ok()) result = system_error("unlink", fifo);
     std::string state = state_dir_ + "/state.json";
     if (unlink(state.c_str()) != 0 && errno != ENOENT && result.ok())
       result = system_error("unlink", state);
@@ -41,6 +43,27 @@ Result<void> Sandbox::destroy() {
   destroyed_ = result.ok();
   status_ = Status::stopped;
   return result;
+}
+
+void Sandbox::detach() {
+  if (cgroup_) cgroup_->release();
+  init_.release();
+  channel_.close();
+  destroyed_ = true;  // the destructor leaves everything to later processes
+}
+
+Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,
+                             const std::string& id, bool force) {
+  TRY_ASSIGN(SandboxState st, load_state(state_root, id));
+  if ((st.status == "running" || st.status == "created" || st.status == "creating") && !force)
+    return make_error("delete", id, "sandbox is " + st.status + " (kill it first, or --force)");
+  auto cg = cgroups.open(id);
+  if (cg) TRY((*cg)->destroy().context("deleting sandbox " + id));
+  std::string dir = state_root + "/" + id;
+  for (const char* f : {"/exec.fifo", "/state.json", "/state.json.tmp"})
+    if (unlink((dir + f).c_str()) != 0 && errno != ENOENT) return system_error("unlink", dir + f);
+  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);
+  return ok();
 }
 
 Sandbox::~Sandbox() {

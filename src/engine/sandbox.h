@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,9 @@ struct CreateOptions {
   spec::Spec spec;
   std::string bundle_dir = ".";             // root.path is relative to it
   std::string state_root = "/run/clawcage";  // <state_root>/<id>/state.json
+  // OCI create/start from separate processes: the init waits on <state>/exec.fifo and
+  // the creator may exit (see Sandbox::detach and the *_detached functions).
+  bool detached = false;
 };
 
 // Milliseconds spent in each setup phase (sandbox2's latency breakdown): a spawn cliff
@@ -59,6 +63,9 @@ class Sandbox {
   Result<os::CgroupStats> stats() const { return cgroup_->stats(); }
   // Kills every process, removes the cgroup and the state dir. Idempotent.
   Result<void> destroy();
+  // Leaves the created sandbox to live on after this object (OCI create): nothing is torn
+  // down; later processes find it by id.
+  void detach();
 
  private:
   Sandbox() = default;
@@ -66,6 +73,9 @@ class Sandbox {
 
   std::string id_;
   std::string state_dir_;
+  std::string bundle_;
+  std::map<std::string, std::string> annotations_;
+  bool detached_ = false;
   std::unique_ptr<os::Cgroup> cgroup_;
   os::ChildProcess init_;
   os::SyncChannel channel_;
@@ -73,6 +83,24 @@ class Sandbox {
   SetupTimes times_;
   bool destroyed_ = false;
 };
+
+// A sandbox as another process sees it, from its state dir and the kernel.
+struct SandboxState {
+  std::string id;
+  std::string status;  // creating, created, running, stopped
+  pid_t pid = 0;       // 0 when the init is gone
+  std::string bundle;
+  std::map<std::string, std::string> annotations;
+};
+
+Result<SandboxState> load_state(const std::string& state_root, const std::string& id);
+std::string state_to_json(const SandboxState& state);
+// OCI verbs on a detached sandbox, by id.
+Result<void> start_detached(const std::string& state_root, const std::string& id);
+Result<void> kill_detached(os::CgroupManager& cgroups, const std::string& state_root,
+                           const std::string& id, int signal);
+Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,
+                             const std::string& id, bool force);
 
 // Sandbox ids name cgroups and state dirs: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.
 Result<void> check_sandbox_id(const std::string& id);

@@ -76,7 +76,10 @@ Result<std::string> find_executable(const InitPlan& plan) {
 
 // The order is the security argument. Reorder only with a test that shows why.
 Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
-  TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
+  // Attached: the sandbox dies with its runner. Detached: its creator exits right away.
+  bool attached = plan.exec_fifo_fd < 0;
+  if (attached)
+    TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
   // Signals blocked by the runner (it turns them into a signalfd) must not stay blocked.
   sigset_t none;
   sigemptyset(&none);
@@ -115,12 +118,22 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   TRY(switch_user(plan));
   TRY(apply_capability_sets(plan.capabilities));
   // The uid change cleared the parent-death signal.
-  TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
+  if (attached)
+    TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
   if (plan.umask) umask(*plan.umask);
   TRY(check(chdir(plan.cwd.c_str()) == 0, "chdir", "process.cwd " + plan.cwd));
   TRY_ASSIGN(std::string executable, find_executable(plan));
   TRY(channel.send(SyncMessage::ready));
-  TRY(channel.expect(SyncMessage::start, -1, -1));
+  if (attached) {
+    TRY(channel.expect(SyncMessage::start, -1, -1));
+  } else {
+    // Blocks until `clawcage start` opens the fifo for reading (runc's exec.fifo).
+    std::string fifo = "/proc/self/fd/" + std::to_string(plan.exec_fifo_fd);
+    int fd = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    TRY(check(fd >= 0, "open", "exec fifo"));
+    (void)!write(fd, "0", 1);
+    close(fd);
+  }
   // No host fd reaches the payload but stdio (CVE-2024-21626); the channel is CLOEXEC and
   // reports an exec failure.
   int keep = channel.fd();

@@ -35,6 +35,9 @@ struct InitPlan {
   std::string cwd = "/";
   std::vector<std::string> args;
   std::vector<std::string> env;
+  // Detached sandboxes (OCI create/start in separate processes): the init outlives its
+  // creator and waits for `start` on this fifo (O_PATH fd) instead of the channel.
+  int exec_fifo_fd = -1;
 };
 
 // Runs in the child; returns an exit code only on failure (after reporting the Error on

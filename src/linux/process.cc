@@ -119,18 +119,40 @@ int reap_children(int timeout_ms) {
   return alive;
 }
 
-Result<uint64_t> process_start_time(pid_t pid) {
-  TRY_ASSIGN(std::string stat, read_file("/proc/" + std::to_string(pid) + "/stat"));
-  // The comm field may hold spaces and parentheses: fields restart after the last ')'.
+namespace {
+
+// The fields of /proc/PID/stat after the comm, which may hold spaces and parentheses.
+Result<std::string> stat_fields(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  TRY_ASSIGN(std::string stat, read_file(path));
   size_t close = stat.rfind(')');
-  if (close == std::string::npos) return make_error("parse", "/proc/" + std::to_string(pid) + "/stat", "no comm");
-  size_t pos = close + 2;
+  if (close == std::string::npos || close + 2 >= stat.size()) return make_error("parse", path, "no comm");
+  return stat.substr(close + 2);  // starts at field 3, the state
+}
+
+Result<uint64_t> start_time_of(const std::string& fields, pid_t pid) {
+  size_t pos = 0;
   for (int field = 3; field < 22; ++field) {
-    pos = stat.find(' ', pos);
+    pos = fields.find(' ', pos);
     if (pos == std::string::npos) return make_error("parse", "/proc/" + std::to_string(pid) + "/stat", "short");
     ++pos;
   }
-  return std::stoull(stat.substr(pos, stat.find(' ', pos) - pos));
+  return std::stoull(fields.substr(pos, fields.find(' ', pos) - pos));
+}
+
+}  // namespace
+
+Result<uint64_t> process_start_time(pid_t pid) {
+  TRY_ASSIGN(std::string fields, stat_fields(pid));
+  return start_time_of(fields, pid);
+}
+
+bool process_alive(pid_t pid, uint64_t start_time) {
+  if (pid <= 0) return false;
+  auto fields = stat_fields(pid);
+  if (!fields || fields->empty() || (*fields)[0] == 'Z' || (*fields)[0] == 'X') return false;
+  auto start = start_time_of(*fields, pid);
+  return start && *start == start_time;
 }
 
 }  // namespace clawcage::os

@@ -33,6 +33,11 @@ class ChildProcess {
   int pidfd() const { return pidfd_.get(); }
   bool running() const { return pid_ > 0 && !reaped_; }
   Result<void> signal(int sig) const;
+  // Gives up ownership: the process lives on unsupervised (a detached sandbox's init).
+  void release() {
+    pid_ = -1;
+    pidfd_.reset();
+  }
   // Waits up to timeout_ms (<0: forever); nullopt on timeout. Reaps on exit.
   Result<std::optional<ExitStatus>> wait(int timeout_ms);
 
@@ -59,5 +64,8 @@ int reap_children(int timeout_ms);
 
 // Reads the start time of a process (field 22 of /proc/PID/stat) for liveness checks.
 Result<uint64_t> process_start_time(pid_t pid);
+// True if pid runs and is the process that started at start_time. A zombie is not alive:
+// an init whose creator exited may wait unreaped under a pid 1 that never reaps.
+bool process_alive(pid_t pid, uint64_t start_time);
 
 }  // namespace clawcage::os

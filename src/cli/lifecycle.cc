@@ -1,0 +1,124 @@
+// The OCI lifecycle as separate commands, runc-style: create leaves the init waiting on an
+// exec fifo, start releases it, state/kill/delete find it by id.
+#include <signal.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "base/files.h"
+#include "cli/commands.h"
+#include "cli/task_flags.h"
+#include "engine/sandbox.h"
+#include "linux/cgroup.h"
+
+namespace clawcage::cli {
+
+namespace {
+
+int report(const char* verb, const Result<void>& r) {
+  if (r) return 0;
+  std::cerr << "clawcage " << verb << ": " << r.error().message() << "\n";
+  return 1;
+}
+
+Result<int> parse_signal(const std::string& name) {
+  if (name.empty()) return SIGTERM;
+  if (isdigit(static_cast<unsigned char>(name[0]))) {
+    int n = std::atoi(name.c_str());
+    if (n <= 0 || n >= NSIG) return invalid_field("signal", "out of range: " + name);
+    return n;
+  }
+  std::string bare = name.rfind("SIG", 0) == 0 ? name.substr(3) : name;
+  for (int s = 1; s < NSIG; ++s) {
+    const char* abbrev = sigabbrev_np(s);
+    if (abbrev && bare == abbrev) return s;
+  }
+  return invalid_field("signal", "unknown signal \"" + name + "\"");
+}
+
+int create(TaskFlags& f, const std::string& pid_file) {
+  std::vector<std::string> controls;
+  std::string tier;
+  if (f.bundle.empty()) f.bundle = ".";
+  auto opts = build_create_options(f, controls, tier);
+  if (!opts) return report("create", opts.error());
+  opts->detached = true;
+  auto cgroups = os::CgroupManager::detect();
+  if (!cgroups) return report("create", cgroups.error());
+  auto sb = engine::Sandbox::create(**cgroups, std::move(opts).value());
+  if (!sb) return report("create", sb.error());
+  if (!pid_file.empty()) {
+    auto fd = open_file(pid_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (!fd) return report("create", fd.error());
+    std::string pid = std::to_string(sb->pid());
+    if (::write(fd->get(), pid.data(), pid.size()) < 0) return report("create", system_error("write", pid_file));
+  }
+  sb->detach();
+  return 0;
+}
+
+}  // namespace
+
+void add_lifecycle_commands(CLI::App& app, int& exit_code) {
+  auto f = std::make_shared<TaskFlags>();
+  auto pid_file = std::make_shared<std::string>();
+  CLI::App* c = app.add_subcommand("create", "create a sandbox from an OCI bundle; its init waits for start");
+  c->add_option("--bundle,-b", f->bundle, "bundle directory (default .)");
+  c->add_option("--isolate", f->isolate, "tier (default: the bundle's run.clawcage.tier, else container)")
+      ->each([f](const std::string&) { f->isolate_given = true; });
+  c->add_option("--pid-file", *pid_file, "write the init's pid here");
+  c->add_option("id", f->task, "sandbox id")->required();
+  c->callback([f, pid_file, &exit_code] { exit_code = create(*f, *pid_file); });
+
+  auto id = std::make_shared<std::string>();
+  CLI::App* s = app.add_subcommand("start", "start a created sandbox");
+  s->add_option("id", *id, "sandbox id")->required();
+  s->callback([id, &exit_code] { exit_code = report("start", engine::start_detached(kStateRoot, *id)); });
+
+  CLI::App* st = app.add_subcommand("state", "print a sandbox's OCI state as JSON");
+  st->add_option("id", *id, "sandbox id")->required();
+  st->callback([id, &exit_code] {
+    auto r = engine::load_state(kStateRoot, *id);
+    if (!r) {
+      exit_code = report("state", r.error());
+      return;
+    }
+    std::cout << engine::state_to_json(*r) << "\n";
+    exit_code = 0;
+  });
+
+  auto signal = std::make_shared<std::string>();
+  CLI::App* k = app.add_subcommand("kill", "signal a sandbox (SIGKILL kills its whole cgroup)");
+  k->add_option("id", *id, "sandbox id")->required();
+  k->add_option("signal", *signal, "signal name or number (default SIGTERM)");
+  k->callback([id, signal, &exit_code] {
+    auto sig = parse_signal(*signal);
+    if (!sig) {
+      exit_code = report("kill", sig.error());
+      return;
+    }
+    auto cgroups = os::CgroupManager::detect();
+    if (!cgroups) {
+      exit_code = report("kill", cgroups.error());
+      return;
+    }
+    exit_code = report("kill", engine::kill_detached(**cgroups, kStateRoot, *id, *sig));
+  });
+
+  auto force = std::make_shared<bool>(false);
+  CLI::App* d = app.add_subcommand("delete", "remove a stopped sandbox (--force: kill it first)");
+  d->add_option("id", *id, "sandbox id")->required();
+  d->add_flag("--force,-f", *force, "kill a live sandbox first");
+  d->callback([id, force, &exit_code] {
+    auto cgroups = os::CgroupManager::detect();
+    if (!cgroups) {
+      exit_code = report("delete", cgroups.error());
+      return;
+    }
+    exit_code = report("delete", engine::delete_detached(**cgroups, kStateRoot, *id, *force));
+  });
+}
+
+}  // namespace clawcage::cli

@@ -1,0 +1,39 @@
+// Task flags shared by `clawcage run` and `clawcage create`, and their translation into
+// engine::CreateOptions (policy checks, base spec, tier).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/sandbox.h"
+#include "spec/spec.h"
+
+namespace clawcage::cli {
+
+struct TaskFlags {
+  std::string isolate = "container";
+  bool isolate_given = false;
+  std::string task;
+  std::string rootfs;
+  std::string bundle;
+  std::vector<std::string> ro, rw, env, allow_host_paths;
+  std::string output, scratch, memory, cpus, timeout, kill_grace = "2s", cwd = "/", user, hostname;
+  std::optional<int64_t> pids;
+  bool exec_volumes = false;
+  bool writable_rootfs = false;
+  bool json = false;
+  std::string record_file;
+  std::vector<std::string> command;
+};
+
+// Resolves the flags into create options: volumes checked by policy, a base spec (or the
+// bundle's), then the tier. `controls` and `tier` report what the tier applied.
+Result<engine::CreateOptions> build_create_options(TaskFlags& flags, std::vector<std::string>& controls,
+                                                   std::string& tier);
+// Creates the per-task output dir (if missing), owned by the sandbox's root, mode 0700.
+// Returns whether it was created (so a failed start can remove it).
+Result<bool> prepare_output(const std::string& dir, const spec::Spec& spec);
+
+}  // namespace clawcage::cli

@@ -1,0 +1,136 @@
+// The OCI lifecycle as separate processes: create, state, start, kill, delete.
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "support/run_clawcage.h"
+
+namespace clawcage::test {
+namespace {
+
+class Lifecycle : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // A detached init outlives `clawcage create`; as a subreaper this test reaps it, as a
+    // containerd shim would.
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    bundle_ = make_temp_dir("lifecycle");
+    ASSERT_EQ(symlink("/var/lib/clawcage/images/builtin/rootfs", (bundle_ + "/rootfs").c_str()), 0);
+  }
+  void TearDown() override {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    remove_tree(bundle_);
+  }
+  void write_config(const std::string& script) {
+    auto spec = run_clawcage({"spec", "--", "/bin/sh", "-c", script}, 30, false);
+    ASSERT_EQ(spec.exit_code, 0) << spec.err;
+    std::ofstream(bundle_ + "/config.json") << spec.out;
+  }
+  // `clawcage create` with its stdio on files: the init inherits them and outlives create.
+  int create(const std::string& id) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int out = open((bundle_ + "/out").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(out, 1);
+      dup2(out, 2);
+      execl(binary().c_str(), binary().c_str(), "create", "--bundle", bundle_.c_str(), id.c_str(), nullptr);
+      _exit(126);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  std::string status(const std::string& id) {
+    auto r = run_clawcage({"state", id}, 30, false);
+    if (r.exit_code != 0) return "error: " + r.err;
+    return nlohmann::json::parse(r.out).value("status", "");
+  }
+  std::string output() {
+    std::ifstream f(bundle_ + "/out");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  void expect_gone(const std::string& id) {
+    // The killed inits are our (subreaper's) zombies until reaped.
+    for (int i = 0; i < 100; ++i) {
+      while (waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+      if (processes_in_sandbox_cgroups(id).empty()) break;
+      usleep(10000);
+    }
+    EXPECT_TRUE(leftover_cgroups(id).empty());
+    EXPECT_TRUE(processes_in_sandbox_cgroups(id).empty());
+    EXPECT_NE(access(("/run/clawcage/" + id).c_str(), F_OK), 0);
+  }
+  std::string bundle_;
+};
+
+TEST_F(Lifecycle, CreateWaitsStartRunsDeleteRemoves) {
+  write_config("echo payload-ran");
+  std::string id = unique_name("lc");
+  ASSERT_EQ(create(id), 0) << output();
+  EXPECT_EQ(status(id), "created");
+  usleep(100000);
+  EXPECT_EQ(output().find("payload-ran"), std::string::npos) << "ran before start";
+  auto start = run_clawcage({"start", id}, 30, false);
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  for (int i = 0; i < 200 && status(id) != "stopped"; ++i) usleep(10000);
+  EXPECT_EQ(status(id), "stopped");
+  EXPECT_NE(output().find("payload-ran"), std::string::npos);
+  auto again = run_clawcage({"start", id}, 30, false);
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("not created"), std::string::npos) << again.err;
+  auto del = run_clawcage({"delete", id}, 30, false);
+  EXPECT_EQ(del.exit_code, 0) << del.err;
+  expect_gone(id);
+}
+
+TEST_F(Lifecycle, KillAndForcedDelete) {
+  write_config("sleep 30");
+  std::string id = unique_name("lckill");
+  ASSERT_EQ(create(id), 0) << output();
+  ASSERT_EQ(run_clawcage({"start", id}, 30, false).exit_code, 0);
+  EXPECT_EQ(status(id), "running");
+  auto refused = run_clawcage({"delete", id}, 30, false);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("running"), std::string::npos) << refused.err;
+  auto kill = run_clawcage({"kill", id, "KILL"}, 30, false);
+  EXPECT_EQ(kill.exit_code, 0) << kill.err;
+  for (int i = 0; i < 200 && status(id) != "stopped"; ++i) usleep(10000);
+  EXPECT_EQ(status(id), "stopped");
+  EXPECT_EQ(run_clawcage({"delete", id}, 30, false).exit_code, 0);
+  expect_gone(id);
+
+  // A created (never started) sandbox goes with --force.
+  std::string id2 = unique_name("lcforce");
+  ASSERT_EQ(create(id2), 0);
+  EXPECT_EQ(run_clawcage({"delete", "--force", id2}, 30, false).exit_code, 0);
+  expect_gone(id2);
+}
+
+TEST_F(Lifecycle, ErrorsNameTheSandbox) {
+  write_config("true");
+  auto missing = run_clawcage({"start", "no-such-sandbox"}, 30, false);
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("no-such-sandbox: no such sandbox"), std::string::npos) << missing.err;
+  std::string id = unique_name("lcdup");
+  ASSERT_EQ(create(id), 0);
+  EXPECT_NE(create(id), 0);
+  EXPECT_NE(output().find("a sandbox named " + id + " exists"), std::string::npos) << output();
+  EXPECT_EQ(status(id), "created");
+  auto sig = run_clawcage({"kill", id, "SIGBOGUS"}, 30, false);
+  EXPECT_NE(sig.err.find("unknown signal"), std::string::npos) << sig.err;
+  EXPECT_EQ(run_clawcage({"delete", "-f", id}, 30, false).exit_code, 0);
+  expect_gone(id);
+}
+
+}  // namespace
+}  // namespace clawcage::test
