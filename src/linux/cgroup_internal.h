@@ -69,7 +69,10 @@ std::vector<std::string> list_children(const std::vector<std::string>& parents);
 
 // Backends. `root` is the mount point of the hierarchies (/sys/fs/cgroup).
 // v1: hierarchies at <root>/<controller>; in v1_hybrid also <root>/unified (cgroup2).
-std::unique_ptr<CgroupManager> make_v1_manager(const std::string& root, CgroupLayout layout);
+// every_hierarchy: a directory in each mounted v1 hierarchy whatever the limits (tests of
+// the freezer and cpuacct paths); by default only the hierarchies a sandbox needs.
+std::unique_ptr<CgroupManager> make_v1_manager(const std::string& root, CgroupLayout layout,
+                                               bool every_hierarchy = false);
 
 // Test seams of the v2 backend. A fake v2 tree made of plain directories and files cannot
 // make interface files appear on mkdir or disappear on rmdir the way cgroupfs does; these

@@ -1,7 +1,9 @@
 // The cgroup v1 backend (v1_hybrid and v1_legacy hosts).
 //
-// A sandbox gets "clawcage/<name>" in the memory, cpu, cpuacct, cpuset, pids and freezer
-// hierarchies, and on hybrid hosts also in the cgroup2 mount at <root>/unified. That
+// A sandbox gets "clawcage/<name>" in the v1 hierarchies it needs (memory always; cpu, cpuset
+// and pids when limited; cpuacct and freezer only where the unified dir cannot stand in for
+// them), and on hybrid hosts also in the cgroup2 mount at <root>/unified. Each hierarchy
+// skipped is a mkdir, a migration and an rmdir saved per task. That
 // unified directory carries no controller, but it is what clone3(CLONE_INTO_CGROUP) accepts
 // (a v1 directory fd gives EBADF), it has cgroup.kill and it reports cpu.stat usage_usec.
 #include <fcntl.h>
@@ -38,6 +40,7 @@ struct Host {
   std::string root;
   std::vector<Hierarchy> hierarchies;
   std::string unified;  // <root>/unified on hybrid hosts, else empty
+  bool every_hierarchy = false;
 
   std::string parent(const Hierarchy& h) const { return h.root + "/" + ci::kParentName; }
   std::string unified_parent() const { return unified + "/" + ci::kParentName; }
@@ -58,13 +61,15 @@ Error not_mounted(const Host& host, const std::string& controller) {
 
 class CgroupV1 final : public Cgroup {
  public:
-  CgroupV1(std::shared_ptr<const Host> host, std::string name, UniqueFd unified_fd, bool owned)
+  // `hierarchies` are the v1 hierarchies this sandbox has a directory in.
+  CgroupV1(std::shared_ptr<const Host> host, std::string name,
+           const std::vector<const Hierarchy*>& hierarchies, UniqueFd unified_fd, bool owned)
       : host_(std::move(host)),
         name_(std::move(name)),
         unified_fd_(std::move(unified_fd)),
         released_(!owned) {
-    for (const auto& h : host_->hierarchies)
-      dirs_.push_back({h.controllers, host_->parent(h) + "/" + name_});
+    for (const Hierarchy* h : hierarchies)
+      dirs_.push_back({h->controllers, host_->parent(*h) + "/" + name_});
     if (!host_->unified.empty()) unified_ = host_->unified_parent() + "/" + name_;
   }
   ~CgroupV1() override {
@@ -302,7 +307,7 @@ class ManagerV1 final : public CgroupManager {
   Result<std::unique_ptr<Cgroup>> create(const std::string& name,
                                          const spec::Resources& resources) override {
     TRY(ci::check_name(name));
-    auto r = create_dirs(name);
+    auto r = create_dirs(name, resources);
     if (!r) return std::move(r).error().add_context("creating cgroup " + name);
     auto cg = std::move(r).value();
     Result<void> applied = apply_memory(*host_, *cg, resources.memory);
@@ -322,22 +327,25 @@ class ManagerV1 final : public CgroupManager {
 
   Result<std::unique_ptr<Cgroup>> open(const std::string& name) override {
     TRY(ci::check_name(name));
-    // Not owning: dropping a reopened cgroup must not destroy a running sandbox.
-    auto cg = std::make_unique<CgroupV1>(host_, name, UniqueFd(), false);
-    bool any = false;
-    for (const auto& path : cg->paths()) any = any || path_exists(path);
-    if (!any) {
-      std::string shown = cg->paths().empty() ? host_->root : cg->paths().front();
-      return system_error(ENOENT, "open cgroup", shown);
-    }
+    // Whatever hierarchies the sandbox has a directory in; not owning: dropping a reopened
+    // cgroup must not destroy a running sandbox.
+    std::vector<const Hierarchy*> present;
+    for (const auto& h : host_->hierarchies)
+      if (path_exists(host_->parent(h) + "/" + name)) present.push_back(&h);
     UniqueFd fd;
+    bool unified = false;
     if (!host_->unified.empty()) {
       std::string u = host_->unified_parent() + "/" + name;
       int raw = ::open(u.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (raw < 0 && errno != ENOENT) return system_error("open", u);
+      unified = raw >= 0;
       fd.reset(raw);
     }
-    return std::unique_ptr<Cgroup>(std::make_unique<CgroupV1>(host_, name, std::move(fd), false));
+    if (present.empty() && !unified) {
+      std::string shown = host_->hierarchies.empty() ? host_->root : host_->parent(host_->hierarchies.front()) + "/" + name;
+      return system_error(ENOENT, "open cgroup", shown);
+    }
+    return std::unique_ptr<Cgroup>(std::make_unique<CgroupV1>(host_, name, present, std::move(fd), false));
   }
 
   std::vector<std::string> list() const override {
@@ -350,13 +358,41 @@ class ManagerV1 final : public CgroupManager {
  private:
   // Makes every directory, or none: on failure it removes exactly the ones it made, so a
   // name collision leaves the existing sandbox untouched.
-  Result<std::unique_ptr<CgroupV1>> create_dirs(const std::string& name) {
+  Result<std::unique_ptr<CgroupV1>> create_dirs(const std::string& name, const spec::Resources& res) {
     std::vector<std::string> made;
     auto undo = [&](Error e) {
       for (auto it = made.rbegin(); it != made.rend(); ++it) (void)ci::remove_tree(*it);
       return e;
     };
+    // The unified dir first: whether it has cgroup.kill and cpu.stat decides whether the
+    // freezer and cpuacct hierarchies are needed at all.
+    UniqueFd fd;
+    bool unified_kill = false, unified_cpu = false;
+    if (!host_->unified.empty()) {
+      if (auto r = make_dir(host_->unified_parent(), true); !r) return undo(std::move(r).error());
+      std::string dir = host_->unified_parent() + "/" + name;
+      if (auto r = make_dir(dir, false); !r) return undo(std::move(r).error());
+      made.push_back(dir);
+      int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (raw < 0) return undo(system_error("open", dir));
+      fd.reset(raw);
+      unified_kill = path_exists(dir + "/cgroup.kill");
+      unified_cpu = path_exists(dir + "/cpu.stat");
+    }
+    bool cpu_limits = res.cpu && (res.cpu->shares || res.cpu->quota || res.cpu->period);
+    bool cpuset_limits = res.cpu && (!res.cpu->cpus.empty() || !res.cpu->mems.empty());
+    auto wanted = [&](const std::string& c) {
+      if (host_->every_hierarchy || c == "memory") return true;  // memory peak and OOM kills are always reported
+      if (c == "cpu") return cpu_limits;
+      if (c == "cpuset") return cpuset_limits;
+      if (c == "pids") return res.pids.has_value();
+      if (c == "cpuacct") return !unified_cpu;
+      if (c == "freezer") return !unified_kill;
+      return false;
+    };
+    std::vector<const Hierarchy*> used;
     for (const auto& h : host_->hierarchies) {
+      if (std::none_of(h.controllers.begin(), h.controllers.end(), wanted)) continue;
       std::string parent = host_->parent(h);
       if (auto r = make_dir(parent, true); !r) return undo(std::move(r).error());
       bool cpuset =
@@ -368,21 +404,12 @@ class ManagerV1 final : public CgroupManager {
       std::string dir = parent + "/" + name;
       if (auto r = make_dir(dir, false); !r) return undo(std::move(r).error());
       made.push_back(dir);
+      used.push_back(&h);
       if (cpuset) {
         if (auto r = inherit_cpuset(dir, parent); !r) return undo(std::move(r).error());
       }
     }
-    UniqueFd fd;
-    if (!host_->unified.empty()) {
-      if (auto r = make_dir(host_->unified_parent(), true); !r) return undo(std::move(r).error());
-      std::string dir = host_->unified_parent() + "/" + name;
-      if (auto r = make_dir(dir, false); !r) return undo(std::move(r).error());
-      made.push_back(dir);
-      int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (raw < 0) return undo(system_error("open", dir));
-      fd.reset(raw);
-    }
-    return std::make_unique<CgroupV1>(host_, name, std::move(fd), true);
+    return std::make_unique<CgroupV1>(host_, name, used, std::move(fd), true);
   }
 
   std::shared_ptr<const Host> host_;
@@ -392,8 +419,10 @@ class ManagerV1 final : public CgroupManager {
 
 namespace cgroup_internal {
 
-std::unique_ptr<CgroupManager> make_v1_manager(const std::string& root, CgroupLayout layout) {
+std::unique_ptr<CgroupManager> make_v1_manager(const std::string& root, CgroupLayout layout,
+                                               bool every_hierarchy) {
   auto host = std::make_shared<Host>();
+  host->every_hierarchy = every_hierarchy;
   host->layout = layout;
   host->root = root;
   std::vector<std::pair<dev_t, ino_t>> seen;

@@ -244,7 +244,8 @@ class CgroupV1Test : public ::testing::Test {
     auto mgr = CgroupManager::detect();
     ASSERT_TRUE(mgr) << mgr.error().message();
     if ((*mgr)->layout() != CgroupLayout::v1_hybrid) GTEST_SKIP() << "needs a v1 hybrid host";
-    mgr_ = std::move(mgr).value();
+    // Every hierarchy, so the freezer and cpuacct paths are exercised too.
+    mgr_ = ci::make_v1_manager(kRoot, CgroupLayout::v1_hybrid, /*every_hierarchy=*/true);
   }
   // Whatever a test left (a failed assertion before its own cleanup), removed here.
   void TearDown() override {
@@ -426,7 +427,8 @@ TEST_F(CgroupV1Test, NameCollisionGivesEexistAndLeavesTheOtherIntact) {
   auto second = mgr_->create(n, {});
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, EEXIST);
-  EXPECT_NE(second.error().message().find(dir("memory", n)), std::string::npos)
+  // The unified dir is made first (it decides which v1 hierarchies are needed).
+  EXPECT_NE(second.error().message().find(dir("unified", n)), std::string::npos)
       << second.error().message();
   for (const char* h : kHierarchies) EXPECT_TRUE(exists(dir(h, n))) << h;
 }
@@ -511,7 +513,8 @@ TEST_F(CgroupV1Test, KillAllWithoutCgroupKillUsesTheFreezer) {
   ASSERT_TRUE(made) << made.error().message();
   auto cg = std::move(made).value();
   EXPECT_EQ(cg->clone_into_fd(), -1);
-  EXPECT_EQ(cg->paths().size(), 6u);
+  // memory always; cpuacct and freezer because there is no unified cpu.stat or cgroup.kill.
+  EXPECT_EQ(cg->paths().size(), 3u);
   Gate gate;
   pid_t child = fork_gated(gate, [] {
     for (int i = 0; i < 3; ++i)
@@ -714,6 +717,36 @@ TEST_F(CgroupV1Test, PidsLimitMakesForkFailWithEagain) {
   auto killed = cg->kill_all();
   ASSERT_TRUE(killed) << killed.error().message();
   for (const auto& p : cg->paths()) EXPECT_TRUE(procs_of(p).empty()) << p;
+}
+
+TEST_F(CgroupV1Test, OnlyTheNeededHierarchiesByDefault) {
+  auto mgr = CgroupManager::detect();
+  ASSERT_TRUE(mgr);
+  std::string plain = name();
+  auto a = (*mgr)->create(plain, {});
+  ASSERT_TRUE(a) << a.error().message();
+  // memory for the peak and OOM figures, unified for placement, kill and CPU time.
+  EXPECT_TRUE(exists(dir("memory", plain)));
+  EXPECT_TRUE(exists(dir("unified", plain)));
+  for (const char* h : {"cpu", "cpuacct", "cpuset", "pids", "freezer"}) EXPECT_FALSE(exists(dir(h, plain))) << h;
+  std::string limited = name();
+  spec::Resources res;
+  res.pids = spec::PidsResources{10};
+  res.cpu = spec::CpuResources{};
+  res.cpu->quota = 50000;
+  res.cpu->period = 100000;
+  res.cpu->cpus = "0";
+  auto b = (*mgr)->create(limited, res);
+  ASSERT_TRUE(b) << b.error().message();
+  for (const char* h : {"memory", "cpu", "cpuset", "pids", "unified"}) EXPECT_TRUE(exists(dir(h, limited))) << h;
+  EXPECT_FALSE(exists(dir("freezer", limited)));
+  // Reopened by name (gc, kill from another process), it finds just those.
+  auto reopened = (*mgr)->open(limited);
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ((*reopened)->paths().size(), 5u);
+  EXPECT_TRUE((*b)->destroy());
+  EXPECT_TRUE((*a)->destroy());
+  for (const char* h : kHierarchies) EXPECT_FALSE(exists(dir(h, limited))) << h;
 }
 
 TEST_F(CgroupV1Test, StatsReportCpuAndMemory) {
