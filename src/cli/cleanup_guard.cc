@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "linux/cgroup.h"
@@ -48,6 +49,7 @@ Result<CleanupGuard> CleanupGuard::start(const std::string& id, const std::strin
   close(fds[0]);
   CleanupGuard g;
   g.pipe_.reset(fds[1]);
+  g.pid_ = pid;
   return g;
 }
 
@@ -55,6 +57,9 @@ void CleanupGuard::dismiss() {
   if (!pipe_) return;
   (void)!write(pipe_.get(), "d", 1);
   pipe_.reset();
+  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
 }
 
 }  // namespace clawcage::cli

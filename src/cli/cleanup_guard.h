@@ -3,6 +3,8 @@
 // then kills and removes the sandbox's cgroup and state dir by name.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "base/result.h"
@@ -16,12 +18,14 @@ class CleanupGuard {
   CleanupGuard() = default;
   CleanupGuard(CleanupGuard&&) = default;
   CleanupGuard& operator=(CleanupGuard&&) = default;
-  // The runner cleaned up itself: the guard exits without touching anything.
+  // The runner cleaned up itself: the guard exits without touching anything, and is reaped
+  // here (it exits at once, so this does not wait).
   void dismiss();
   ~CleanupGuard() { dismiss(); }
 
  private:
   UniqueFd pipe_;
+  pid_t pid_ = -1;
 };
 
 }  // namespace clawcage::cli

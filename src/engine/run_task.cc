@@ -117,8 +117,10 @@ TaskRecord run_task(os::CgroupManager& cgroups, CreateOptions options, const Sup
   } else {
     rec.cause = status->signaled ? ExitCause::signaled : ExitCause::exited;
   }
+  auto t_down = Clock::now();
   auto d = sb.destroy();
   if (!d) rec.cleanup_error = d.error().message();
+  rec.teardown_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_down).count();
   return finish(rec);
 }
 
@@ -139,7 +141,8 @@ std::string record_to_json(const TaskRecord& r) {
                         {"cgroup", r.setup.cgroup_ms},
                         {"clone", r.setup.clone_ms},
                         {"init", r.setup.init_ms},
-                        {"start", r.setup.start_ms}}}};
+                        {"start", r.setup.start_ms}}},
+                      {"teardown_ms", r.teardown_ms}};
   if (!r.killed_by.empty()) j["killed_by"] = r.killed_by;
   if (!r.error.empty()) j["error"] = r.error;
   if (!r.cleanup_error.empty()) j["cleanup_error"] = r.cleanup_error;

@@ -30,6 +30,7 @@ struct TaskRecord {
   uint64_t oom_kills = 0;
   uint64_t pids_peak = 0;
   SetupTimes setup;
+  double teardown_ms = 0;  // kill, cgroup removal, state removal
   std::vector<std::string> controls;
   std::string cleanup_error;  // non-empty if anything could not be removed
 };

@@ -269,6 +269,19 @@ TEST_P(Battery, TerminalInjectionIsBlocked) {
   expect_clean(task);
 }
 
+TEST_P(Battery, ThirtyTwoBitSyscallsKillTheProcess) {
+  std::string task = unique_name("int80");
+  auto r = attempt(task, {"int80"});
+  if (tier() == "chroot") {
+    // No seccomp in the chroot tier: the 32-bit ABI is open (documented).
+    EXPECT_NE(r.out.find("ESCAPED int80"), std::string::npos) << r.out << r.err;
+  } else {
+    EXPECT_EQ(r.exit_code, 128 + SIGSYS) << r.out << r.err;
+    EXPECT_EQ(r.record.value("cause", ""), "signaled");
+  }
+  expect_clean(task);
+}
+
 TEST_P(Battery, TempFilesDoNotBleedBetweenTasks) {
   std::string a = unique_name("tmpa");
   auto w = run_clawcage({"run", "--isolate", tier(), "--task", a, "--", "/bin/sh", "-c",

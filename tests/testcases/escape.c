@@ -166,6 +166,12 @@ int main(int argc, char** argv) {
   if (!strcmp(a, "fd-bomb")) return fd_bomb(atol(arg[0] ? arg : "100000"));
   if (!strcmp(a, "ignore-term")) return ignore_term();
   if (!strcmp(a, "connect")) return connect_to(arg);
+  if (!strcmp(a, "int80")) {
+    /* The 32-bit syscall ABI from a 64-bit process: getpid (20) through int 0x80. */
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");
+    return ret > 0 ? escaped("int80") : (errno = (int)-ret, blocked("int80"));
+  }
   if (!strcmp(a, "tiocsti")) {
     /* Push a keystroke into the terminal on stdin: the host's shell would read it. */
     char c = '#';
