@@ -12,10 +12,10 @@
 namespace clawcage {
 
 struct Error {
-  int code = 0;           // errno when a syscall failed, 0 otherwise
-  std::string operation;  // what was being done: "mount", "parse", "mkdir"
-  std::string subject;    // the path, field or resource at fault
-  std::string detail;     // explanation when code is 0 (or extra words beside errno)
+  int code = 0;                      // errno when a syscall failed, 0 otherwise
+  std::string operation;             // what was being done: "mount", "parse", "mkdir"
+  std::string subject;               // the path, field or resource at fault
+  std::string detail;                // explanation when code is 0 (or extra words beside errno)
   std::vector<std::string> context;  // innermost first: "while applying mount 3 of 9"
 
   // "mount /run/x/proc: Operation not permitted (while applying mount 3; while creating t42)"
@@ -37,7 +37,7 @@ Error make_error(std::string operation, std::string subject, std::string detail)
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -82,7 +82,9 @@ class [[nodiscard]] Result<void> {
   std::optional<Error> e_;
 };
 
-inline Result<void> ok() { return {}; }
+inline Result<void> ok() {
+  return {};
+}
 
 }  // namespace clawcage
 
@@ -90,16 +92,14 @@ inline Result<void> ok() { return {}; }
 #define CC_CONCAT(a, b) CC_CONCAT_INNER(a, b)
 
 // TRY(expr): return the error of a failed Result from the enclosing function.
-#define TRY(expr)                                      \
-  do {                                                 \
-    auto cc_try_result_ = (expr);                      \
-    if (!cc_try_result_.ok())                          \
-      return std::move(cc_try_result_).error();        \
+#define TRY(expr)                                                       \
+  do {                                                                  \
+    auto cc_try_result_ = (expr);                                       \
+    if (!cc_try_result_.ok()) return std::move(cc_try_result_).error(); \
   } while (0)
 
 // TRY_ASSIGN(auto x, expr): declare/assign from a Result<T> or return its error.
-#define TRY_ASSIGN(lhs, expr)                                              \
-  auto CC_CONCAT(cc_try_, __LINE__) = (expr);                              \
-  if (!CC_CONCAT(cc_try_, __LINE__).ok())                                  \
-    return std::move(CC_CONCAT(cc_try_, __LINE__)).error();                \
+#define TRY_ASSIGN(lhs, expr)                                                                     \
+  auto CC_CONCAT(cc_try_, __LINE__) = (expr);                                                     \
+  if (!CC_CONCAT(cc_try_, __LINE__).ok()) return std::move(CC_CONCAT(cc_try_, __LINE__)).error(); \
   lhs = std::move(CC_CONCAT(cc_try_, __LINE__)).value()

@@ -8,8 +8,8 @@
 
 #include "base/files.h"
 #include "cli/commands.h"
-#include "linux/cgroup.h"
 #include "engine/sandbox.h"
+#include "linux/cgroup.h"
 
 namespace clawcage::cli {
 

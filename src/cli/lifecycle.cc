@@ -1,7 +1,7 @@
 // The OCI lifecycle as separate commands, runc-style: create leaves the init waiting on an
 // exec fifo, start releases it, state/kill/delete find it by id.
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,7 +53,8 @@ int create(TaskFlags& f, const std::string& pid_file) {
     auto fd = open_file(pid_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!fd) return report("create", fd.error());
     std::string pid = std::to_string(sb->pid());
-    if (::write(fd->get(), pid.data(), pid.size()) < 0) return report("create", system_error("write", pid_file));
+    if (::write(fd->get(), pid.data(), pid.size()) < 0)
+      return report("create", system_error("write", pid_file));
   }
   sb->detach();
   return 0;
@@ -64,9 +65,11 @@ int create(TaskFlags& f, const std::string& pid_file) {
 void add_lifecycle_commands(CLI::App& app, int& exit_code) {
   auto f = std::make_shared<TaskFlags>();
   auto pid_file = std::make_shared<std::string>();
-  CLI::App* c = app.add_subcommand("create", "create a sandbox from an OCI bundle; its init waits for start");
+  CLI::App* c =
+      app.add_subcommand("create", "create a sandbox from an OCI bundle; its init waits for start");
   c->add_option("--bundle,-b", f->bundle, "bundle directory (default .)");
-  c->add_option("--isolate", f->isolate, "tier (default: the bundle's run.clawcage.tier, else container)")
+  c->add_option("--isolate", f->isolate,
+                "tier (default: the bundle's run.clawcage.tier, else container)")
       ->each([f](const std::string&) { f->isolate_given = true; });
   c->add_option("--pid-file", *pid_file, "write the init's pid here");
   c->add_option("id", f->task, "sandbox id")->required();
@@ -75,7 +78,8 @@ void add_lifecycle_commands(CLI::App& app, int& exit_code) {
   auto id = std::make_shared<std::string>();
   CLI::App* s = app.add_subcommand("start", "start a created sandbox");
   s->add_option("id", *id, "sandbox id")->required();
-  s->callback([id, &exit_code] { exit_code = report("start", engine::start_detached(kStateRoot, *id)); });
+  s->callback(
+      [id, &exit_code] { exit_code = report("start", engine::start_detached(kStateRoot, *id)); });
 
   CLI::App* st = app.add_subcommand("state", "print a sandbox's OCI state as JSON");
   st->add_option("id", *id, "sandbox id")->required();

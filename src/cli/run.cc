@@ -2,12 +2,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <iostream>
 
 #include "base/files.h"
@@ -15,13 +12,8 @@
 #include "cli/commands.h"
 #include "cli/task_flags.h"
 #include "engine/run_task.h"
-#include "linux/idmap.h"
 #include "linux/process.h"
-#include "policy/volume_rules.h"
-#include "spec/parse.h"
 #include "spec/task.h"
-#include "spec/tiers/tier.h"
-#include "spec/validate.h"
 
 namespace clawcage::cli {
 
@@ -93,7 +85,8 @@ int run(TaskFlags& f) {
     std::cerr << "clawcage run: " << rec.error << "\n";
     if (created_output) rmdir(output_dir.c_str());  // only if still empty
   }
-  if (!rec.cleanup_error.empty()) std::cerr << "clawcage run: cleanup: " << rec.cleanup_error << "\n";
+  if (!rec.cleanup_error.empty())
+    std::cerr << "clawcage run: cleanup: " << rec.cleanup_error << "\n";
   std::string line = engine::record_to_json(rec) + "\n";
   if (f.json) std::cerr << line;
   if (!f.record_file.empty()) {
@@ -118,7 +111,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--task", f->task, "task name (names its cgroup and records)");
   c->add_option("--rootfs", f->rootfs, "run on a plain directory instead of the built-in image");
   c->add_option("--bundle", f->bundle, "run an OCI bundle (config.json + rootfs)");
-  c->add_option("--ro", f->ro, "SRC:DST[:exec] shared input, always read-only, noexec unless :exec");
+  c->add_option("--ro", f->ro,
+                "SRC:DST[:exec] shared input, always read-only, noexec unless :exec");
   c->add_option("--rw", f->rw, "SRC:DST writable volume");
   c->add_option("--output", f->output, "per-task output dir (created if missing), at /output");
   c->add_option("--scratch", f->scratch, "SIZE of a private tmpfs at /scratch");
@@ -131,10 +125,12 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--cwd,-w", f->cwd, "working directory in the sandbox");
   c->add_option("--user,-u", f->user, "UID[:GID] in the sandbox");
   c->add_option("--hostname", f->hostname, "hostname (default: the task name)");
-  c->add_option("--allow-host-path", f->allow_host_paths, "allow mounting this sensitive host path");
+  c->add_option("--allow-host-path", f->allow_host_paths,
+                "allow mounting this sensitive host path");
   c->add_flag("--exec-volumes", f->exec_volumes, "allow exec on --ro volumes");
-  c->add_flag("--writable-rootfs", f->writable_rootfs,
-              "let the task write its rootfs (shared by every task using it; strict keeps it read-only)");
+  c->add_flag(
+      "--writable-rootfs", f->writable_rootfs,
+      "let the task write its rootfs (shared by every task using it; strict keeps it read-only)");
   c->add_flag("--json", f->json, "print the task record as one JSON line on stderr");
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");

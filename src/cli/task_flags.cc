@@ -20,8 +20,6 @@ namespace clawcage::cli {
 
 namespace {
 
-
-
 std::string random_id() {
   unsigned char b[6];
   if (getrandom(b, sizeof b, 0) != sizeof b) return "task-" + std::to_string(getpid());
@@ -41,8 +39,10 @@ Result<spec::Volume> parse_volume(const std::string& text, bool readonly, bool e
   v.destination = rest.substr(0, opt);
   if (opt != std::string::npos) {
     std::string o = rest.substr(opt + 1);
-    if (o == "exec") exec = true;
-    else return invalid_field(field, "unknown volume option \"" + o + "\" (only exec)");
+    if (o == "exec")
+      exec = true;
+    else
+      return invalid_field(field, "unknown volume option \"" + o + "\" (only exec)");
   }
   TRY_ASSIGN(v.source, policy::check_volume_source(text.substr(0, colon), rules, field));
   v.readonly = readonly;
@@ -78,7 +78,8 @@ std::string resolve_future_path(const std::string& path) {
 
 Result<bool> prepare_output(const std::string& dir, const spec::Spec& s) {
   bool created = !path_exists(dir);
-  TRY(make_dirs(dir, 0700));
+  TRY(make_dirs(dir.substr(0, dir.find_last_of('/')), 0755));
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return system_error("mkdir", dir);
   uint32_t uid = s.process.user.uid, gid = s.process.user.gid;
   auto hu = os::host_id(s.linux.uid_mappings, uid);
   auto hg = os::host_id(s.linux.gid_mappings, gid);
@@ -123,8 +124,10 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
       unsigned uid = 0, gid = 0;
       char extra;
       int n = sscanf(f.user.c_str(), "%u:%u%c", &uid, &gid, &extra);
-      if (n == 1) gid = uid;
-      else if (n != 2) return invalid_field("--user", "expected UID[:GID], got \"" + f.user + "\"");
+      if (n == 1)
+        gid = uid;
+      else if (n != 2)
+        return invalid_field("--user", "expected UID[:GID], got \"" + f.user + "\"");
       t.uid = uid;
       t.gid = gid;
     }
@@ -152,7 +155,8 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
     if (!f.cpus.empty()) {
       char* end = nullptr;
       double c = strtod(f.cpus.c_str(), &end);
-      if (end == f.cpus.c_str() || *end) return invalid_field("--cpus", "expected a number, got \"" + f.cpus + "\"");
+      if (end == f.cpus.c_str() || *end)
+        return invalid_field("--cpus", "expected a number, got \"" + f.cpus + "\"");
       t.cpus = c;
     }
     TRY_ASSIGN(base, spec::build_task_spec(t));

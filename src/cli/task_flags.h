@@ -30,7 +30,8 @@ struct TaskFlags {
 
 // Resolves the flags into create options: volumes checked by policy, a base spec (or the
 // bundle's), then the tier. `controls` and `tier` report what the tier applied.
-Result<engine::CreateOptions> build_create_options(TaskFlags& flags, std::vector<std::string>& controls,
+Result<engine::CreateOptions> build_create_options(TaskFlags& flags,
+                                                   std::vector<std::string>& controls,
                                                    std::string& tier);
 // Creates the per-task output dir (if missing), owned by the sandbox's root, mode 0700.
 // Returns whether it was created (so a failed start can remove it).

@@ -90,7 +90,9 @@ Result<void> check_sandbox_id(const std::string& id) {
     char c = id[i];
     bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
-      return invalid_field("task", "\"" + id + "\" may hold only letters, digits, '-', '_' and '.', and starts with a letter or digit");
+      return invalid_field("task", "\"" + id +
+                                       "\" may hold only letters, digits, '-', '_' and '.', and "
+                                       "starts with a letter or digit");
   }
   return ok();
 }
@@ -124,7 +126,8 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   }
   TRY(sb.write_state());
   std::string final_dir = o.state_root + "/" + o.id;
-  if (renameat2(AT_FDCWD, sb.state_dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+  if (renameat2(AT_FDCWD, sb.state_dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) !=
+      0) {
     Error e = system_error("claim state dir", final_dir);
     if (e.code == EEXIST) e.detail = "a sandbox named " + o.id + " exists";
     return e;  // destroying sb removes the hidden dir
@@ -137,7 +140,8 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
     // The init reopens it after its switch to the sandbox's user: it must own it.
     auto uid = os::host_id(o.spec.linux.uid_mappings, o.spec.process.user.uid);
     auto gid = os::host_id(o.spec.linux.gid_mappings, o.spec.process.user.gid);
-    if (chown(fifo.c_str(), uid.value_or(o.spec.process.user.uid), gid.value_or(o.spec.process.user.gid)) != 0)
+    if (chown(fifo.c_str(), uid.value_or(o.spec.process.user.uid),
+              gid.value_or(o.spec.process.user.gid)) != 0)
       return system_error("chown", fifo);
     exec_fifo.reset(::open(fifo.c_str(), O_PATH | O_CLOEXEC));
     if (!exec_fifo) return system_error("open", fifo);
@@ -169,7 +173,8 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   sb.times_.clone_ms = ms_since(t2);
 
   auto t3 = Clock::now();
-  TRY(sb.cgroup_->add_process(sb.init_.pid()).context("placing sandbox " + o.id + " in its cgroup"));
+  TRY(sb.cgroup_->add_process(sb.init_.pid())
+          .context("placing sandbox " + o.id + " in its cgroup"));
   TRY(sb.channel_.send(os::SyncMessage::go));
   constexpr int kSetupTimeoutMs = 30000;
   if (plan.user_namespace) {

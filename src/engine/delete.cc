@@ -10,12 +10,18 @@ namespace clawcage::engine {
 
 const char* exit_cause_name(ExitCause cause) {
   switch (cause) {
-    case ExitCause::exited: return "exited";
-    case ExitCause::signaled: return "signaled";
-    case ExitCause::oom_killed: return "oom_killed";
-    case ExitCause::timeout: return "timeout";
-    case ExitCause::killed: return "killed";
-    case ExitCause::spawn_failed: return "spawn_failed";
+    case ExitCause::exited:
+      return "exited";
+    case ExitCause::signaled:
+      return "signaled";
+    case ExitCause::oom_killed:
+      return "oom_killed";
+    case ExitCause::timeout:
+      return "timeout";
+    case ExitCause::killed:
+      return "killed";
+    case ExitCause::spawn_failed:
+      return "spawn_failed";
   }
   return "unknown";
 }
@@ -33,7 +39,8 @@ Result<void> Sandbox::destroy() {
   channel_.close();
   if (!state_dir_.empty()) {
     std::string fifo = state_dir_ + "/exec.fifo";
-    if (unlink(fifo.c_str()) != 0 && errno != ENOENT && result.ok()) result = system_error("unlink", fifo);
+    if (unlink(fifo.c_str()) != 0 && errno != ENOENT && result.ok())
+      result = system_error("unlink", fifo);
     std::string state = state_dir_ + "/state.json";
     if (unlink(state.c_str()) != 0 && errno != ENOENT && result.ok())
       result = system_error("unlink", state);

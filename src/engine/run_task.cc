@@ -15,14 +15,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int64_t ms_left(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left < 0 ? 0 : left;
 }
 
 enum class Event { exited, deadline, operator_stop };
 
 // Waits for the init's exit, the deadline or an operator signal, whichever comes first.
-Result<Event> wait_event(const Sandbox& sb, std::optional<Clock::time_point> deadline, int signal_fd) {
+Result<Event> wait_event(const Sandbox& sb, std::optional<Clock::time_point> deadline,
+                         int signal_fd) {
   for (;;) {
     pollfd fds[2] = {{sb.pidfd(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
     int timeout = deadline ? static_cast<int>(std::min<int64_t>(ms_left(*deadline), 1 << 30)) : -1;

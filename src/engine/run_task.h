@@ -35,7 +35,8 @@ struct TaskRecord {
   std::string cleanup_error;  // non-empty if anything could not be removed
 };
 
-TaskRecord run_task(os::CgroupManager& cgroups, CreateOptions options, const Supervision& supervision);
+TaskRecord run_task(os::CgroupManager& cgroups, CreateOptions options,
+                    const Supervision& supervision);
 std::string record_to_json(const TaskRecord& record);
 
 }  // namespace clawcage::engine

@@ -28,7 +28,7 @@ enum class Status { created, running, stopped };
 struct CreateOptions {
   std::string id;
   spec::Spec spec;
-  std::string bundle_dir = ".";             // root.path is relative to it
+  std::string bundle_dir = ".";              // root.path is relative to it
   std::string state_root = "/run/clawcage";  // <state_root>/<id>/state.json
   // OCI create/start from separate processes: the init waits on <state>/exec.fifo and
   // the creator may exit (see Sandbox::detach and the *_detached functions).

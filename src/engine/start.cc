@@ -26,7 +26,8 @@ Result<void> Sandbox::start() {
 
 Result<void> start_detached(const std::string& state_root, const std::string& id) {
   TRY_ASSIGN(SandboxState st, load_state(state_root, id));
-  if (st.status != "created") return make_error("start", id, "sandbox is " + st.status + ", not created");
+  if (st.status != "created")
+    return make_error("start", id, "sandbox is " + st.status + ", not created");
   std::string fifo = state_root + "/" + id + "/exec.fifo";
   // Non-blocking: an init that died meanwhile must not hang us; poll its pidfd beside it.
   UniqueFd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));

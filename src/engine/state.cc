@@ -4,17 +4,16 @@
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
-#include "linux/process.h"
 #include "engine/sandbox.h"
+#include "linux/process.h"
 
 namespace clawcage::engine {
 
 Result<void> Sandbox::write_state() const {
   // pid alone is racy: start times let a later reader tell our processes from reused pids.
   // The owner is the process that created the sandbox and supervises it.
-  static const uint64_t owner_start = os::process_start_time(getpid()).ok()
-                                          ? *os::process_start_time(getpid())
-                                          : 0;
+  static const uint64_t owner_start =
+      os::process_start_time(getpid()).ok() ? *os::process_start_time(getpid()) : 0;
   nlohmann::json j = {{"id", id_},
                       {"bundle", bundle_},
                       {"annotations", annotations_},
@@ -57,7 +56,8 @@ Result<SandboxState> load_state(const std::string& state_root, const std::string
     return std::move(text).error();
   }
   auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return make_error("parse", dir + "/state.json", "malformed");
+  if (j.is_discarded() || !j.is_object())
+    return make_error("parse", dir + "/state.json", "malformed");
   SandboxState st;
   st.id = id;
   st.bundle = j.value("bundle", "");
@@ -78,12 +78,9 @@ Result<SandboxState> load_state(const std::string& state_root, const std::string
 }
 
 std::string state_to_json(const SandboxState& s) {
-  nlohmann::json j = {{"ociVersion", "1.0.2"},
-                      {"id", s.id},
-                      {"status", s.status},
-                      {"pid", s.pid},
-                      {"bundle", s.bundle},
-                      {"annotations", s.annotations}};
+  nlohmann::json j = {{"ociVersion", "1.0.2"}, {"id", s.id},
+                      {"status", s.status},    {"pid", s.pid},
+                      {"bundle", s.bundle},    {"annotations", s.annotations}};
   return j.dump(2);
 }
 

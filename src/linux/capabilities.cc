@@ -60,7 +60,8 @@ Result<void> apply_capability_sets(const CapabilitySets& sets) {
   data[1].permitted = static_cast<uint32_t>(sets.permitted >> 32);
   data[0].inheritable = static_cast<uint32_t>(sets.inheritable);
   data[1].inheritable = static_cast<uint32_t>(sets.inheritable >> 32);
-  if (syscall(SYS_capset, &header, data) != 0) return system_error("capset", "process capabilities");
+  if (syscall(SYS_capset, &header, data) != 0)
+    return system_error("capset", "process capabilities");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
     return system_error("prctl", "clear ambient capabilities");
   for (int c = 0; c <= last_capability(); ++c) {

@@ -19,12 +19,12 @@
 namespace clawcage::os {
 
 struct CgroupStats {
-  uint64_t cpu_usage_usec = 0;   // user+system CPU time of the whole sandbox
+  uint64_t cpu_usage_usec = 0;  // user+system CPU time of the whole sandbox
   uint64_t memory_peak_bytes = 0;
   uint64_t memory_current_bytes = 0;
-  uint64_t oom_kills = 0;        // OOM-killer kills inside this cgroup since creation
+  uint64_t oom_kills = 0;  // OOM-killer kills inside this cgroup since creation
   uint64_t pids_current = 0;
-  uint64_t pids_peak = 0;        // 0 when the kernel does not report it
+  uint64_t pids_peak = 0;  // 0 when the kernel does not report it
 };
 
 class Cgroup {

@@ -342,10 +342,13 @@ class ManagerV1 final : public CgroupManager {
       fd.reset(raw);
     }
     if (present.empty() && !unified) {
-      std::string shown = host_->hierarchies.empty() ? host_->root : host_->parent(host_->hierarchies.front()) + "/" + name;
+      std::string shown = host_->hierarchies.empty()
+                              ? host_->root
+                              : host_->parent(host_->hierarchies.front()) + "/" + name;
       return system_error(ENOENT, "open cgroup", shown);
     }
-    return std::unique_ptr<Cgroup>(std::make_unique<CgroupV1>(host_, name, present, std::move(fd), false));
+    return std::unique_ptr<Cgroup>(
+        std::make_unique<CgroupV1>(host_, name, present, std::move(fd), false));
   }
 
   std::vector<std::string> list() const override {
@@ -358,7 +361,8 @@ class ManagerV1 final : public CgroupManager {
  private:
   // Makes every directory, or none: on failure it removes exactly the ones it made, so a
   // name collision leaves the existing sandbox untouched.
-  Result<std::unique_ptr<CgroupV1>> create_dirs(const std::string& name, const spec::Resources& res) {
+  Result<std::unique_ptr<CgroupV1>> create_dirs(const std::string& name,
+                                                const spec::Resources& res) {
     std::vector<std::string> made;
     auto undo = [&](Error e) {
       for (auto it = made.rbegin(); it != made.rend(); ++it) (void)ci::remove_tree(*it);
@@ -382,7 +386,8 @@ class ManagerV1 final : public CgroupManager {
     bool cpu_limits = res.cpu && (res.cpu->shares || res.cpu->quota || res.cpu->period);
     bool cpuset_limits = res.cpu && (!res.cpu->cpus.empty() || !res.cpu->mems.empty());
     auto wanted = [&](const std::string& c) {
-      if (host_->every_hierarchy || c == "memory") return true;  // memory peak and OOM kills are always reported
+      if (host_->every_hierarchy || c == "memory")
+        return true;  // memory peak and OOM kills are always reported
       if (c == "cpu") return cpu_limits;
       if (c == "cpuset") return cpuset_limits;
       if (c == "pids") return res.pids.has_value();

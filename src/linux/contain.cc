@@ -43,7 +43,8 @@ Result<void> switch_user(const InitPlan& plan) {
   TRY(check(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0, "prctl", "keep capabilities"));
   std::vector<gid_t> groups(plan.additional_gids.begin(), plan.additional_gids.end());
   // Drops the host's supplementary groups as well (root's group 0 among them).
-  TRY(check(setgroups(groups.size(), groups.data()) == 0, "setgroups", "process.user.additionalGids"));
+  TRY(check(setgroups(groups.size(), groups.data()) == 0, "setgroups",
+            "process.user.additionalGids"));
   TRY(check(setresgid(plan.gid, plan.gid, plan.gid) == 0, "setresgid",
             "process.user.gid " + std::to_string(plan.gid)));
   TRY(check(setresuid(plan.uid, plan.uid, plan.uid) == 0, "setresuid",
@@ -65,7 +66,8 @@ Result<std::string> find_executable(const InitPlan& plan) {
   int last_errno = ENOENT;
   while (pos <= path.size()) {
     size_t colon = path.find(':', pos);
-    std::string dir = path.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+    std::string dir =
+        path.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
     pos = colon == std::string::npos ? path.size() + 1 : colon + 1;
     std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
@@ -89,7 +91,8 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   TRY(check(setsid() >= 0, "setsid", "sandbox init"));
   // The parent places us in every cgroup before this arrives, so nothing below escapes them.
   TRY(channel.expect(SyncMessage::go, -1, -1));
-  if (plan.cgroup_namespace) TRY(check(unshare(CLONE_NEWCGROUP) == 0, "unshare", "cgroup namespace"));
+  if (plan.cgroup_namespace)
+    TRY(check(unshare(CLONE_NEWCGROUP) == 0, "unshare", "cgroup namespace"));
   // As host root in our own mount namespace: every mount made here (ro volumes, masks) is
   // owned by the host's user namespace, so the sandbox can never undo it.
   TRY(apply_mount_plan(plan.mounts, plan.rootfs).context("building the sandbox's mounts"));
@@ -97,11 +100,13 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     TRY(pivot_into(plan.rootfs));
     if (plan.readonly_root) TRY(make_root_readonly());
   } else if (plan.readonly_root) {
-    TRY(check(mount(nullptr, plan.rootfs.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0,
+    TRY(check(mount(nullptr, plan.rootfs.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY,
+                    nullptr) == 0,
               "remount read-only", plan.rootfs));
   }
   if (!plan.hostname.empty())
-    TRY(check(sethostname(plan.hostname.data(), plan.hostname.size()) == 0, "sethostname", plan.hostname));
+    TRY(check(sethostname(plan.hostname.data(), plan.hostname.size()) == 0, "sethostname",
+              plan.hostname));
   if (plan.oom_score_adj)
     TRY(write_file("/proc/self/oom_score_adj", std::to_string(*plan.oom_score_adj))
             .context("setting process.oomScoreAdj"));

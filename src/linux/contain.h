@@ -17,7 +17,7 @@ namespace clawcage::os {
 
 // Everything the child needs, resolved by the parent so the child only acts.
 struct InitPlan {
-  std::string rootfs;  // absolute host path
+  std::string rootfs;      // absolute host path
   bool pivot_root = true;  // false: chroot (the chroot tier)
   bool readonly_root = false;
   bool user_namespace = false;

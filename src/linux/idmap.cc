@@ -22,7 +22,8 @@ Result<void> write_id_maps(pid_t pid, const std::vector<spec::IdMapping>& uid_ma
 
 std::optional<uint32_t> host_id(const std::vector<spec::IdMapping>& maps, uint32_t id) {
   for (const auto& m : maps)
-    if (id >= m.container_id && id - m.container_id < m.size) return m.host_id + (id - m.container_id);
+    if (id >= m.container_id && id - m.container_id < m.size)
+      return m.host_id + (id - m.container_id);
   return std::nullopt;
 }
 

@@ -78,7 +78,8 @@ Result<MountOp> op_from_mount(const spec::Mount& m, size_t index) {
       }
       continue;
     }
-    if (m.type == "bind") return invalid_field(op.field + ".options", "unknown bind option \"" + o + "\"");
+    if (m.type == "bind")
+      return invalid_field(op.field + ".options", "unknown bind option \"" + o + "\"");
     data += (data.empty() ? "" : ",") + o;
   }
   op.data = data;
@@ -124,12 +125,14 @@ Result<UniqueFd> open_target(int rootfd, const std::string& path, bool as_file) 
   if (fd >= 0) return UniqueFd(static_cast<int>(fd));
   if (errno != ENOENT) return system_error("open", path);
   // Create component by component.
-  UniqueFd dir(static_cast<int>(sys_openat2(rootfd, ".", O_PATH | O_CLOEXEC | O_DIRECTORY, kInRoot)));
+  UniqueFd dir(
+      static_cast<int>(sys_openat2(rootfd, ".", O_PATH | O_CLOEXEC | O_DIRECTORY, kInRoot)));
   if (!dir) return system_error("open", "rootfs");
   size_t pos = 0;
   while (pos < rel.size()) {
     size_t slash = rel.find('/', pos);
-    std::string name = rel.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    std::string name =
+        rel.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
     pos = slash == std::string::npos ? rel.size() : slash + 1;
     if (name.empty() || name == ".") continue;
     if (name == "..") return make_error("resolve", path, "contains ..");
@@ -138,7 +141,8 @@ Result<UniqueFd> open_target(int rootfd, const std::string& path, bool as_file) 
     UniqueFd real(static_cast<int>(sys_openat2(dir.get(), ".", O_DIRECTORY | O_CLOEXEC, kInRoot)));
     if (!real) return system_error("open", path);
     if (last && as_file) {
-      int f = openat(real.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+      int f = openat(real.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+                     0644);
       if (f < 0 && errno != EEXIST) return system_error("create mount target", path);
       if (f >= 0) ::close(f);
     } else if (mkdirat(real.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -151,7 +155,9 @@ Result<UniqueFd> open_target(int rootfd, const std::string& path, bool as_file) 
   return dir;
 }
 
-std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+std::string fd_path(int fd) {
+  return "/proc/self/fd/" + std::to_string(fd);
+}
 
 int sys_mount_setattr(int dfd, const char* path, unsigned flags, uint64_t set, uint64_t clr) {
   mount_attr attr;
@@ -165,14 +171,16 @@ int sys_mount_setattr(int dfd, const char* path, unsigned flags, uint64_t set, u
 // visible with weaker flags than asked. The clone must happen in the source's mount
 // namespace: bind sources are cloned by the parent before clone3, masks and read-only
 // paths by the child in its own.
-Result<UniqueFd> clone_tree(int source_fd, bool recursive, unsigned long attrs, const std::string& what) {
+Result<UniqueFd> clone_tree(int source_fd, bool recursive, unsigned long attrs,
+                            const std::string& what) {
   unsigned tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
   if (recursive) tree_flags |= AT_RECURSIVE;
   long tree = syscall(SYS_open_tree, source_fd, "", tree_flags);
   if (tree < 0) return system_error("open_tree", what);
   UniqueFd tree_fd(static_cast<int>(tree));
   if (attrs != 0 &&
-      sys_mount_setattr(tree_fd.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), attrs, 0) != 0)
+      sys_mount_setattr(tree_fd.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), attrs,
+                        0) != 0)
     return system_error("mount_setattr", what);
   return tree_fd;
 }
@@ -198,19 +206,23 @@ Result<void> make_dev_nodes(int rootfd, const std::string& dev) {
     const char* name;
     unsigned major, minor;
   };
-  static const Node nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+  static const Node nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
                                {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   for (const auto& n : nodes) {
-    if (mknodat(devfd.get(), n.name, S_IFCHR | 0666, makedev(n.major, n.minor)) != 0 && errno != EEXIST)
+    if (mknodat(devfd.get(), n.name, S_IFCHR | 0666, makedev(n.major, n.minor)) != 0 &&
+        errno != EEXIST)
       return system_error("mknod", dev + "/" + n.name);
-    if (fchmodat(devfd.get(), n.name, 0666, 0) != 0) return system_error("chmod", dev + "/" + n.name);
+    if (fchmodat(devfd.get(), n.name, 0666, 0) != 0)
+      return system_error("chmod", dev + "/" + n.name);
   }
   struct Link {
     const char* target;
     const char* name;
   };
-  static const Link links[] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
-                               {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+  static const Link links[] = {{"/proc/self/fd", "fd"},
+                               {"/proc/self/fd/0", "stdin"},
+                               {"/proc/self/fd/1", "stdout"},
+                               {"/proc/self/fd/2", "stderr"},
                                {"pts/ptmx", "ptmx"}};
   for (const auto& l : links)
     if (symlinkat(l.target, devfd.get(), l.name) != 0 && errno != EEXIST)
@@ -261,14 +273,16 @@ Result<void> apply_op(const MountOp& op, int rootfd) {
       }
       UniqueFd null(::open("/dev/null", O_PATH | O_CLOEXEC));
       if (!null) return system_error("open", "/dev/null");
-      return bind(null.get(), target.get(), false, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOSUID,
+      return bind(null.get(), target.get(), false,
+                  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOSUID,
                   "mask " + op.destination);
     }
     case MountKind::readonly: {
       long fd = sys_openat2(rootfd, relative(op.destination).c_str(), O_PATH | O_CLOEXEC, kInRoot);
       if (fd < 0) return errno == ENOENT ? ok() : system_error("open", op.destination);
       UniqueFd target(static_cast<int>(fd));
-      return bind(target.get(), target.get(), true, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+      return bind(target.get(), target.get(), true,
+                  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
                   "read-only " + op.destination);
     }
   }
@@ -294,24 +308,22 @@ Result<MountPlan> plan_mounts(const spec::Spec& spec) {
       plan.ops.push_back(std::move(nodes));
     }
   }
-  for (size_t i = 0; i < spec.linux.masked_paths.size(); ++i) {
-    MountOp op;
-    op.kind = MountKind::mask;
-    op.destination = spec.linux.masked_paths[i];
-    op.field = "linux.maskedPaths[" + std::to_string(i) + "]";
-    if (op.destination.empty() || op.destination.front() != '/')
-      return invalid_field(op.field, "expected an absolute path");
-    plan.ops.push_back(std::move(op));
-  }
-  for (size_t i = 0; i < spec.linux.readonly_paths.size(); ++i) {
-    MountOp op;
-    op.kind = MountKind::readonly;
-    op.destination = spec.linux.readonly_paths[i];
-    op.field = "linux.readonlyPaths[" + std::to_string(i) + "]";
-    if (op.destination.empty() || op.destination.front() != '/')
-      return invalid_field(op.field, "expected an absolute path");
-    plan.ops.push_back(std::move(op));
-  }
+  // Masks and read-only paths come after every mount, so they cover what was mounted.
+  auto add_paths = [&](const std::vector<std::string>& paths, MountKind kind,
+                       const std::string& field) -> Result<void> {
+    for (size_t i = 0; i < paths.size(); ++i) {
+      MountOp op;
+      op.kind = kind;
+      op.destination = paths[i];
+      op.field = field + "[" + std::to_string(i) + "]";
+      if (op.destination.empty() || op.destination.front() != '/')
+        return invalid_field(op.field, "expected an absolute path");
+      plan.ops.push_back(std::move(op));
+    }
+    return ok();
+  };
+  TRY(add_paths(spec.linux.masked_paths, MountKind::mask, "linux.maskedPaths"));
+  TRY(add_paths(spec.linux.readonly_paths, MountKind::readonly, "linux.readonlyPaths"));
   return plan;
 }
 
@@ -326,7 +338,8 @@ Result<void> open_mount_sources(MountPlan& plan) {
     }
     // A detached copy made here, as host root in the host's mount namespace: its read-only
     // and nosuid/nodev/noexec flags are set before the sandbox can see it.
-    auto tree = clone_tree(source.get(), op.recursive, op.attrs, op.source + " for " + op.destination);
+    auto tree =
+        clone_tree(source.get(), op.recursive, op.attrs, op.source + " for " + op.destination);
     if (!tree) return std::move(tree).error().add_context("preparing " + op.field);
     op.source_fd = tree->get();
     plan.source_fds.push_back(std::move(tree).value());

@@ -28,7 +28,7 @@ struct MountOp {
 
 struct MountPlan {
   std::vector<MountOp> ops;
-  unsigned long propagation = 0;  // MS_PRIVATE | MS_REC by default
+  unsigned long propagation = 0;     // MS_PRIVATE | MS_REC by default
   std::vector<UniqueFd> source_fds;  // owners of every MountOp::source_fd
 };
 

@@ -79,7 +79,8 @@ Result<ChildProcess> spawn_process(const CloneOptions& options,
     args.cgroup = static_cast<uint64_t>(options.cgroup_fd);
   }
   long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0 && options.cgroup_fd >= 0 && (errno == EBADF || errno == EINVAL || errno == EOPNOTSUPP)) {
+  if (pid < 0 && options.cgroup_fd >= 0 &&
+      (errno == EBADF || errno == EINVAL || errno == EOPNOTSUPP)) {
     // Some hosts refuse CLONE_INTO_CGROUP (v1-only hierarchies): place the child afterwards.
     args.flags &= ~uint64_t(CLONE_INTO_CGROUP);
     args.cgroup = 0;
@@ -126,7 +127,8 @@ Result<std::string> stat_fields(pid_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/stat";
   TRY_ASSIGN(std::string stat, read_file(path));
   size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return make_error("parse", path, "no comm");
+  if (close == std::string::npos || close + 2 >= stat.size())
+    return make_error("parse", path, "no comm");
   return stat.substr(close + 2);  // starts at field 3, the state
 }
 
@@ -134,7 +136,8 @@ Result<uint64_t> start_time_of(const std::string& fields, pid_t pid) {
   size_t pos = 0;
   for (int field = 3; field < 22; ++field) {
     pos = fields.find(' ', pos);
-    if (pos == std::string::npos) return make_error("parse", "/proc/" + std::to_string(pid) + "/stat", "short");
+    if (pos == std::string::npos)
+      return make_error("parse", "/proc/" + std::to_string(pid) + "/stat", "short");
     ++pos;
   }
   return std::stoull(fields.substr(pos, fields.find(' ', pos) - pos));

@@ -16,7 +16,7 @@ namespace clawcage::os {
 
 struct ExitStatus {
   bool signaled = false;
-  int code = 0;    // exit code, or the signal number when signaled
+  int code = 0;  // exit code, or the signal number when signaled
   int shell_code() const { return signaled ? 128 + code : code; }
 };
 
@@ -48,15 +48,15 @@ class ChildProcess {
 };
 
 struct CloneOptions {
-  uint64_t flags = 0;       // CLONE_NEW* flags
-  int cgroup_fd = -1;       // with CLONE_INTO_CGROUP when >= 0
+  uint64_t flags = 0;  // CLONE_NEW* flags
+  int cgroup_fd = -1;  // with CLONE_INTO_CGROUP when >= 0
 };
 
 // Runs child_main in a new process (fork semantics, no shared memory). child_main's return
 // value is the child's exit code; it never returns into the caller. Falls back to
 // clone3 without CLONE_INTO_CGROUP when the kernel refuses it (the caller then places it).
-Result<ChildProcess> spawn_process(const CloneOptions& options, const std::function<int()>& child_main,
-                                   bool* placed_in_cgroup);
+Result<ChildProcess> spawn_process(const CloneOptions& options,
+                                   const std::function<int()>& child_main, bool* placed_in_cgroup);
 
 // For a child subreaper (PR_SET_CHILD_SUBREAPER): reaps every child that has exited or
 // exits within timeout_ms; returns how many are still alive after it.

@@ -14,9 +14,10 @@ Result<std::vector<ResolvedRlimit>> resolve_rlimits(const std::vector<spec::Rlim
     rlimit current;
     if (getrlimit(res, &current) != 0) return system_error("getrlimit", l.type);
     if (current.rlim_max != RLIM_INFINITY && l.hard > current.rlim_max)
-      return invalid_field(field + ".hard",
-                           l.type + " " + std::to_string(l.hard) + " is above this host's hard limit " +
-                               std::to_string(current.rlim_max) + " (raising it needs CAP_SYS_RESOURCE)");
+      return invalid_field(field + ".hard", l.type + " " + std::to_string(l.hard) +
+                                                " is above this host's hard limit " +
+                                                std::to_string(current.rlim_max) +
+                                                " (raising it needs CAP_SYS_RESOURCE)");
     out.push_back({res, {static_cast<rlim_t>(l.soft), static_cast<rlim_t>(l.hard)}});
   }
   return out;

@@ -35,7 +35,8 @@ std::string seccomp_cache_text(const spec::Seccomp& p) {
   // Length-prefixed fields: no two profiles serialise alike.
   std::string text = "clawcage-seccomp-v1";
   const scmp_version* v = seccomp_version();
-  text += std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->micro);
+  text +=
+      std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->micro);
   utsname u;
   if (uname(&u) == 0) put(text, u.machine);
   put(text, p.default_action);

@@ -16,16 +16,33 @@ int64_t now_ms() {
   return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+// One received packet: a type byte, and for errors a 4-byte errno and the text.
+SyncPacket decode(const char* buf, ssize_t got) {
+  SyncPacket p;
+  p.type = static_cast<SyncMessage>(buf[0]);
+  if (p.type == SyncMessage::error && got >= 5) {
+    std::memcpy(&p.code, buf + 1, sizeof p.code);
+    p.text.assign(buf + 5, static_cast<size_t>(got - 5));
+  }
+  return p;
+}
+
 }  // namespace
 
 const char* sync_message_name(SyncMessage m) {
   switch (m) {
-    case SyncMessage::go: return "go";
-    case SyncMessage::userns_ready: return "userns-ready";
-    case SyncMessage::maps_written: return "maps-written";
-    case SyncMessage::ready: return "ready";
-    case SyncMessage::start: return "start";
-    case SyncMessage::error: return "error";
+    case SyncMessage::go:
+      return "go";
+    case SyncMessage::userns_ready:
+      return "userns-ready";
+    case SyncMessage::maps_written:
+      return "maps-written";
+    case SyncMessage::ready:
+      return "ready";
+    case SyncMessage::start:
+      return "start";
+    case SyncMessage::error:
+      return "error";
   }
   return "unknown";
 }
@@ -90,27 +107,13 @@ Result<SyncPacket> SyncChannel::receive(const char* awaited, int watch_pidfd, in
         return make_error("wait", std::string("sandbox init message \"") + awaited + "\"",
                           "the sandbox init closed the channel (it died)");
       }
-      SyncPacket p;
-      p.type = static_cast<SyncMessage>(buf[0]);
-      if (p.type == SyncMessage::error && got >= 5) {
-        std::memcpy(&p.code, buf + 1, sizeof p.code);
-        p.text.assign(buf + 5, static_cast<size_t>(got - 5));
-      }
-      return p;
+      return decode(buf, got);
     }
     if (watch_pidfd >= 0 && (fds[1].revents & POLLIN)) {
       // The child exited; drain a last error packet it may have sent first.
       char buf[4096];
       ssize_t got = recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
-      if (got > 0) {
-        SyncPacket p;
-        p.type = static_cast<SyncMessage>(buf[0]);
-        if (p.type == SyncMessage::error && got >= 5) {
-          std::memcpy(&p.code, buf + 1, sizeof p.code);
-          p.text.assign(buf + 5, static_cast<size_t>(got - 5));
-        }
-        return p;
-      }
+      if (got > 0) return decode(buf, got);
       if (eof_ok) return SyncPacket{SyncMessage::start, 0, ""};
       return make_error("wait", std::string("sandbox init message \"") + awaited + "\"",
                         "the sandbox init exited");
@@ -124,7 +127,8 @@ static Error packet_error(const SyncPacket& p) {
   size_t a = p.text.find('\n');
   size_t b = a == std::string::npos ? std::string::npos : p.text.find('\n', a + 1);
   e.operation = p.text.substr(0, a);
-  if (a != std::string::npos) e.subject = p.text.substr(a + 1, b == std::string::npos ? b : b - a - 1);
+  if (a != std::string::npos)
+    e.subject = p.text.substr(a + 1, b == std::string::npos ? b : b - a - 1);
   if (b != std::string::npos) {
     std::string rest = p.text.substr(b + 1);
     size_t c = rest.find('\n');

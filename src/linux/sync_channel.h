@@ -12,12 +12,12 @@
 namespace clawcage::os {
 
 enum class SyncMessage : uint8_t {
-  go = 1,          // parent → child: cgroups placed, start containing
-  userns_ready,    // child → parent: unshared its user namespace, write the id maps
-  maps_written,    // parent → child
-  ready,           // child → parent: contained, waiting for start
-  start,           // parent → child: exec now
-  error,           // child → parent: payload is an Error (errno, operation, subject, detail)
+  go = 1,        // parent → child: cgroups placed, start containing
+  userns_ready,  // child → parent: unshared its user namespace, write the id maps
+  maps_written,  // parent → child
+  ready,         // child → parent: contained, waiting for start
+  start,         // parent → child: exec now
+  error,         // child → parent: payload is an Error (errno, operation, subject, detail)
 };
 
 const char* sync_message_name(SyncMessage m);

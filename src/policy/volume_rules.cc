@@ -11,20 +11,21 @@ namespace {
 
 bool under(const std::string& path, std::string_view dir) {
   if (path == dir) return true;
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         path[dir.size()] == '/';
 }
 
 }  // namespace
 
 std::string sensitive_reason(const std::string& p) {
   if (p == "/") return "the host's root directory";
-  static constexpr std::array kSystemDirs = {"/proc", "/sys", "/dev", "/etc", "/boot", "/run",
-                                             "/var/run", "/var/lib/clawcage", "/root"};
+  static constexpr std::array kSystemDirs = {
+      "/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/clawcage", "/root"};
   for (std::string_view d : kSystemDirs)
     if (under(p, d)) return "a host system directory (" + std::string(d) + ")";
-  static constexpr std::array kSecretNames = {".ssh", ".aws", ".kube", ".docker", ".gnupg",
-                                              ".env", ".netrc", ".config/gcloud", ".azure",
-                                              ".npmrc", ".pypirc", ".git-credentials"};
+  static constexpr std::array kSecretNames = {".ssh",   ".aws",   ".kube",   ".docker",
+                                              ".gnupg", ".env",   ".netrc",  ".config/gcloud",
+                                              ".azure", ".npmrc", ".pypirc", ".git-credentials"};
   // Any path component that is a credentials dot-file or dot-dir.
   for (std::string_view name : kSecretNames) {
     std::string needle = "/" + std::string(name);
@@ -58,7 +59,8 @@ Result<std::string> check_volume_source(const std::string& source, const VolumeR
       if (under(resolved, allowed)) return resolved;
     }
     std::string shown = resolved == source ? source : source + " (resolves to " + resolved + ")";
-    return invalid_field(field, shown + " is " + why + "; refused unless allowed with --allow-host-path");
+    return invalid_field(field,
+                         shown + " is " + why + "; refused unless allowed with --allow-host-path");
   }
   return resolved;
 }

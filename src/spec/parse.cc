@@ -27,7 +27,9 @@ class Field {
   }
   Field at(size_t i) const { return Field(value_.at(i), path_ + "[" + std::to_string(i) + "]"); }
 
-  Error fail(const std::string& why) const { return invalid_field(path_.empty() ? "config" : path_, why); }
+  Error fail(const std::string& why) const {
+    return invalid_field(path_.empty() ? "config" : path_, why);
+  }
 
   Result<void> expect_object() const {
     if (!value_.is_object()) return fail("expected object");
@@ -366,7 +368,8 @@ Result<Linux> parse_linux(const Field& f) {
       Namespace ns;
       if (!e.has("type")) return e.fail("type: required");
       TRY_ASSIGN(ns.type, e.at("type").string());
-      static const char* known[] = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"};
+      static const char* known[] = {"pid", "network", "mount",  "ipc",
+                                    "uts", "user",    "cgroup", "time"};
       bool found = false;
       for (const char* k : known) found = found || ns.type == k;
       if (!found) return e.at("type").fail("unknown namespace type \"" + ns.type + "\"");
@@ -389,7 +392,8 @@ Result<Linux> parse_linux(const Field& f) {
   if (f.has("seccomp") && !f.value().at("seccomp").is_null()) {
     TRY_ASSIGN(l.seccomp, parse_seccomp_field(f.at("seccomp")));
   }
-  TRY(optional_member(f, "maskedPaths", l.masked_paths, [](const Field& x) { return x.strings(); }));
+  TRY(optional_member(f, "maskedPaths", l.masked_paths,
+                      [](const Field& x) { return x.strings(); }));
   TRY(optional_member(f, "readonlyPaths", l.readonly_paths,
                       [](const Field& x) { return x.strings(); }));
   TRY(optional_member(f, "rootfsPropagation", l.rootfs_propagation,
@@ -425,7 +429,8 @@ Result<Spec> parse_document(const json& doc) {
     if (!r.has("path")) return r.fail("path: required");
     TRY_ASSIGN(s.root.path, r.at("path").string());
     if (s.root.path.empty()) return r.at("path").fail("must not be empty");
-    TRY(optional_member(r, "readonly", s.root.readonly, [](const Field& x) { return x.boolean(); }));
+    TRY(optional_member(r, "readonly", s.root.readonly,
+                        [](const Field& x) { return x.boolean(); }));
   }
   TRY(optional_member(f, "hostname", s.hostname, [](const Field& x) { return x.string(); }));
   if (f.has("mounts")) {

@@ -13,7 +13,8 @@ Result<std::pair<double, std::string>> number_and_suffix(const std::string& text
   if (text[0] == '-') return invalid_field(field, "must not be negative: \"" + text + "\"");
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !std::isfinite(v)) return invalid_field(field, "expected a number, got \"" + text + "\"");
+  if (end == text.c_str() || !std::isfinite(v))
+    return invalid_field(field, "expected a number, got \"" + text + "\"");
   return std::pair{v, std::string(end)};
 }
 
@@ -23,11 +24,16 @@ Result<int64_t> parse_size(const std::string& text, const std::string& field) {
   TRY_ASSIGN(auto ns, number_and_suffix(text, field));
   auto [v, suffix] = ns;
   double mult = 1;
-  if (suffix.empty() || suffix == "b" || suffix == "B") mult = 1;
-  else if (suffix == "k" || suffix == "K" || suffix == "KiB" || suffix == "kb") mult = 1024.0;
-  else if (suffix == "m" || suffix == "M" || suffix == "MiB" || suffix == "mb") mult = 1024.0 * 1024;
-  else if (suffix == "g" || suffix == "G" || suffix == "GiB" || suffix == "gb") mult = 1024.0 * 1024 * 1024;
-  else return invalid_field(field, "unknown size suffix \"" + suffix + "\" (use k, M or G)");
+  if (suffix.empty() || suffix == "b" || suffix == "B")
+    mult = 1;
+  else if (suffix == "k" || suffix == "K" || suffix == "KiB" || suffix == "kb")
+    mult = 1024.0;
+  else if (suffix == "m" || suffix == "M" || suffix == "MiB" || suffix == "mb")
+    mult = 1024.0 * 1024;
+  else if (suffix == "g" || suffix == "G" || suffix == "GiB" || suffix == "gb")
+    mult = 1024.0 * 1024 * 1024;
+  else
+    return invalid_field(field, "unknown size suffix \"" + suffix + "\" (use k, M or G)");
   double bytes = v * mult;
   if (bytes < 1 || bytes > 9e18) return invalid_field(field, "out of range: \"" + text + "\"");
   return static_cast<int64_t>(bytes);
@@ -37,11 +43,16 @@ Result<int64_t> parse_duration_ms(const std::string& text, const std::string& fi
   TRY_ASSIGN(auto ns, number_and_suffix(text, field));
   auto [v, suffix] = ns;
   double mult;
-  if (suffix.empty() || suffix == "s") mult = 1000;
-  else if (suffix == "ms") mult = 1;
-  else if (suffix == "m") mult = 60000;
-  else if (suffix == "h") mult = 3600000;
-  else return invalid_field(field, "unknown duration suffix \"" + suffix + "\" (use ms, s, m or h)");
+  if (suffix.empty() || suffix == "s")
+    mult = 1000;
+  else if (suffix == "ms")
+    mult = 1;
+  else if (suffix == "m")
+    mult = 60000;
+  else if (suffix == "h")
+    mult = 3600000;
+  else
+    return invalid_field(field, "unknown duration suffix \"" + suffix + "\" (use ms, s, m or h)");
   double ms = v * mult;
   if (ms < 1 || ms > 1e12) return invalid_field(field, "out of range: \"" + text + "\"");
   return static_cast<int64_t>(ms);
@@ -62,7 +73,8 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
     const auto& e = o.env[i];
     size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0)
-      return invalid_field("env[" + std::to_string(i) + "]", "expected NAME=VALUE, got \"" + e + "\"");
+      return invalid_field("env[" + std::to_string(i) + "]",
+                           "expected NAME=VALUE, got \"" + e + "\"");
     std::string prefix = e.substr(0, eq + 1);
     std::erase_if(s.process.env, [&](const std::string& x) { return x.rfind(prefix, 0) == 0; });
     s.process.env.push_back(e);
@@ -72,7 +84,8 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
   for (size_t i = 0; i < o.volumes.size(); ++i) {
     const auto& v = o.volumes[i];
     if (v.destination.empty() || v.destination.front() != '/')
-      return invalid_field("volumes[" + std::to_string(i) + "].destination", "expected an absolute path");
+      return invalid_field("volumes[" + std::to_string(i) + "].destination",
+                           "expected an absolute path");
     Mount m{v.destination, "bind", v.source, {"rbind", "nosuid", "nodev"}};
     if (v.readonly) m.options.push_back("ro");
     if (!v.exec) m.options.push_back("noexec");
@@ -81,8 +94,11 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
   if (o.output_dir)
     s.mounts.push_back({"/output", "bind", *o.output_dir, {"bind", "nosuid", "nodev", "rw"}});
   if (o.scratch_bytes)
-    s.mounts.push_back({"/scratch", "tmpfs", "tmpfs",
-                        {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(*o.scratch_bytes)}});
+    s.mounts.push_back(
+        {"/scratch",
+         "tmpfs",
+         "tmpfs",
+         {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(*o.scratch_bytes)}});
   auto& r = s.linux.resources;
   if (o.memory_bytes) {
     r.memory = MemoryResources{};

@@ -15,7 +15,7 @@ struct Volume {
   std::string source;       // host path (already resolved by policy)
   std::string destination;  // absolute path in the sandbox
   bool readonly = true;
-  bool exec = false;        // shared inputs are noexec unless asked
+  bool exec = false;  // shared inputs are noexec unless asked
 };
 
 struct TaskOptions {

@@ -61,14 +61,14 @@ constexpr std::array kCapabilities = {
 };
 
 constexpr std::array kRlimits = {
-    Named{"RLIMIT_CPU", RLIMIT_CPU},         Named{"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    Named{"RLIMIT_DATA", RLIMIT_DATA},       Named{"RLIMIT_STACK", RLIMIT_STACK},
-    Named{"RLIMIT_CORE", RLIMIT_CORE},       Named{"RLIMIT_RSS", RLIMIT_RSS},
-    Named{"RLIMIT_NPROC", RLIMIT_NPROC},     Named{"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    Named{"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, Named{"RLIMIT_AS", RLIMIT_AS},
-    Named{"RLIMIT_LOCKS", RLIMIT_LOCKS},     Named{"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    Named{"RLIMIT_CPU", RLIMIT_CPU},           Named{"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    Named{"RLIMIT_DATA", RLIMIT_DATA},         Named{"RLIMIT_STACK", RLIMIT_STACK},
+    Named{"RLIMIT_CORE", RLIMIT_CORE},         Named{"RLIMIT_RSS", RLIMIT_RSS},
+    Named{"RLIMIT_NPROC", RLIMIT_NPROC},       Named{"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    Named{"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   Named{"RLIMIT_AS", RLIMIT_AS},
+    Named{"RLIMIT_LOCKS", RLIMIT_LOCKS},       Named{"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
     Named{"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, Named{"RLIMIT_NICE", RLIMIT_NICE},
-    Named{"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   Named{"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    Named{"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     Named{"RLIMIT_RTTIME", RLIMIT_RTTIME},
 };
 
 template <class Table>
@@ -78,7 +78,9 @@ int lookup(const Table& table, const std::string& name) {
   return -1;
 }
 
-std::string at(const std::string& field, size_t i) { return field + "[" + std::to_string(i) + "]"; }
+std::string at(const std::string& field, size_t i) {
+  return field + "[" + std::to_string(i) + "]";
+}
 
 Result<void> check_caps(const std::vector<std::string>& caps, const std::string& field) {
   for (size_t i = 0; i < caps.size(); ++i)
@@ -91,7 +93,8 @@ Result<void> check_id_maps(const std::vector<IdMapping>& maps, const std::string
   if (maps.size() > 340) return invalid_field(field, "more than 340 ranges");
   for (size_t i = 0; i < maps.size(); ++i) {
     const auto& m = maps[i];
-    if (uint64_t(m.container_id) + m.size > (1ull << 32) || uint64_t(m.host_id) + m.size > (1ull << 32))
+    if (uint64_t(m.container_id) + m.size > (1ull << 32) ||
+        uint64_t(m.host_id) + m.size > (1ull << 32))
       return invalid_field(at(field, i), "range overflows 32 bits");
   }
   return ok();
@@ -105,8 +108,12 @@ bool id_mapped(const std::vector<IdMapping>& maps, uint32_t id) {
 
 }  // namespace
 
-int capability_number(const std::string& name) { return lookup(kCapabilities, name); }
-int rlimit_number(const std::string& name) { return lookup(kRlimits, name); }
+int capability_number(const std::string& name) {
+  return lookup(kCapabilities, name);
+}
+int rlimit_number(const std::string& name) {
+  return lookup(kRlimits, name);
+}
 
 Result<void> validate_spec(const Spec& s) {
   const auto& caps = s.process.capabilities;
@@ -131,8 +138,10 @@ Result<void> validate_spec(const Spec& s) {
   TRY(check_id_maps(s.linux.uid_mappings, "linux.uidMappings"));
   TRY(check_id_maps(s.linux.gid_mappings, "linux.gidMappings"));
   if (userns) {
-    if (s.linux.uid_mappings.empty()) return invalid_field("linux.uidMappings", "required with a user namespace");
-    if (s.linux.gid_mappings.empty()) return invalid_field("linux.gidMappings", "required with a user namespace");
+    if (s.linux.uid_mappings.empty())
+      return invalid_field("linux.uidMappings", "required with a user namespace");
+    if (s.linux.gid_mappings.empty())
+      return invalid_field("linux.gidMappings", "required with a user namespace");
     if (!id_mapped(s.linux.uid_mappings, s.process.user.uid))
       return invalid_field("process.user.uid", "not mapped by linux.uidMappings");
     if (!id_mapped(s.linux.gid_mappings, s.process.user.gid))
@@ -140,19 +149,22 @@ Result<void> validate_spec(const Spec& s) {
   } else if (!s.linux.uid_mappings.empty()) {
     return invalid_field("linux.uidMappings", "given without a user namespace");
   }
-  if (!s.has_namespace("mount")) return invalid_field("linux.namespaces", "a mount namespace is required");
+  if (!s.has_namespace("mount"))
+    return invalid_field("linux.namespaces", "a mount namespace is required");
   if (!s.hostname.empty() && !s.has_namespace("uts"))
     return invalid_field("hostname", "needs a uts namespace");
   if (!s.linux.sysctl.empty()) return invalid_field("linux.sysctl", "not supported yet");
   const auto& prop = s.linux.rootfs_propagation;
-  if (!prop.empty() && prop != "private" && prop != "rprivate" && prop != "slave" && prop != "rslave")
+  if (!prop.empty() && prop != "private" && prop != "rprivate" && prop != "slave" &&
+      prop != "rslave")
     return invalid_field("linux.rootfsPropagation", "expected private, rprivate, slave or rslave");
-  static const std::set<std::string> kTypes = {"bind", "proc", "tmpfs", "sysfs", "devpts",
-                                               "mqueue", "cgroup", "cgroup2"};
+  static const std::set<std::string> kTypes = {"bind",   "proc",   "tmpfs",  "sysfs",
+                                               "devpts", "mqueue", "cgroup", "cgroup2"};
   for (size_t i = 0; i < s.mounts.size(); ++i) {
     const auto& m = s.mounts[i];
     std::string f = at("mounts", i);
-    if (!kTypes.count(m.type)) return invalid_field(f + ".type", "unsupported mount type \"" + m.type + "\"");
+    if (!kTypes.count(m.type))
+      return invalid_field(f + ".type", "unsupported mount type \"" + m.type + "\"");
     if (m.destination.find("/../") != std::string::npos || m.destination.ends_with("/.."))
       return invalid_field(f + ".destination", "must not contain ..");
     if (m.type == "bind" && (m.source.empty() || m.source.front() != '/'))
@@ -163,7 +175,8 @@ Result<void> validate_spec(const Spec& s) {
   const auto& res = s.linux.resources;
   if (res.memory && res.memory->limit && res.memory->swap && *res.memory->swap != -1 &&
       *res.memory->limit != -1 && *res.memory->swap < *res.memory->limit)
-    return invalid_field("linux.resources.memory.swap", "must be at least memory.limit (it is memory+swap)");
+    return invalid_field("linux.resources.memory.swap",
+                         "must be at least memory.limit (it is memory+swap)");
   if (res.cpu && res.cpu->quota && *res.cpu->quota != -1 && res.cpu->period &&
       static_cast<uint64_t>(*res.cpu->quota) < 1000)
     return invalid_field("linux.resources.cpu.quota", "too small");

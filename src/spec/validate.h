@@ -12,6 +12,7 @@ int capability_number(const std::string& name);  // -1 if unknown
 int rlimit_number(const std::string& name);      // -1 if unknown
 // Annotation keys clawcage reads.
 inline constexpr const char* kTierAnnotation = "run.clawcage.tier";
-inline constexpr const char* kRootSwitchAnnotation = "run.clawcage.root-switch";  // pivot_root|chroot
+inline constexpr const char* kRootSwitchAnnotation =
+    "run.clawcage.root-switch";  // pivot_root|chroot
 
 }  // namespace clawcage::spec

@@ -42,11 +42,12 @@ TEST(Gc, LeavesLiveSandboxesAlone) {
   std::string task = unique_name("gclive");
   pid_t runner = fork();
   if (runner == 0) {
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--timeout", "10s", "--",
-          "/bin/sleep", "2", nullptr);
+    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--timeout", "10s",
+          "--", "/bin/sleep", "2", nullptr);
     _exit(126);
   }
-  for (int i = 0; i < 200 && access(("/run/clawcage/" + task + "/state.json").c_str(), F_OK) != 0; ++i)
+  for (int i = 0; i < 200 && access(("/run/clawcage/" + task + "/state.json").c_str(), F_OK) != 0;
+       ++i)
     usleep(10000);
   auto r = run_clawcage({"gc"}, 30, false);
   EXPECT_EQ(r.out.find(task), std::string::npos) << r.out;

@@ -40,7 +40,8 @@ class Lifecycle : public ::testing::Test {
       int out = open((bundle_ + "/out").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(out, 1);
       dup2(out, 2);
-      execl(binary().c_str(), binary().c_str(), "create", "--bundle", bundle_.c_str(), id.c_str(), nullptr);
+      execl(binary().c_str(), binary().c_str(), "create", "--bundle", bundle_.c_str(), id.c_str(),
+            nullptr);
       _exit(126);
     }
     int st = 0;

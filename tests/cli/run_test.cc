@@ -23,7 +23,8 @@ void expect_nothing_left(const std::string& task) {
 
 TEST(Run, ExitCodesPassThrough) {
   std::string task = unique_name("exit");
-  auto r = run_clawcage({"run", "--task", task, "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 42"});
+  auto r = run_clawcage(
+      {"run", "--task", task, "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 42"});
   EXPECT_EQ(r.exit_code, 42);
   EXPECT_EQ(r.out, "out\n");
   EXPECT_EQ(r.err, "err\n");
@@ -36,7 +37,8 @@ TEST(Run, ExitCodesPassThrough) {
 TEST(Run, SignalDeathIs128PlusN) {
   std::string task = unique_name("signal");
   // chroot tier: no pid namespace, so the task is not a pid 1 that ignores signals.
-  auto r = run_clawcage({"run", "--isolate", "chroot", "--task", task, "--", "/bin/sh", "-c", "kill -SEGV $$"});
+  auto r = run_clawcage(
+      {"run", "--isolate", "chroot", "--task", task, "--", "/bin/sh", "-c", "kill -SEGV $$"});
   EXPECT_EQ(r.exit_code, 128 + 11) << r.err;
   EXPECT_EQ(r.record["cause"], "signaled");
   EXPECT_EQ(r.record["signal"], 11);
@@ -76,8 +78,9 @@ TEST(Run, CommandNotFoundIs127) {
 
 TEST(Run, RootfsDirectory) {
   std::string task = unique_name("rootfs");
-  auto r = run_clawcage({"run", "--task", task, "--rootfs", "/var/lib/clawcage/images/builtin/rootfs",
-                         "--", "/bin/echo", "plain dir"});
+  auto r =
+      run_clawcage({"run", "--task", task, "--rootfs", "/var/lib/clawcage/images/builtin/rootfs",
+                    "--", "/bin/echo", "plain dir"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "plain dir\n");
   expect_nothing_left(task);
@@ -86,8 +89,8 @@ TEST(Run, RootfsDirectory) {
 TEST(Run, OciBundle) {
   std::string bundle = make_temp_dir("bundle");
   ASSERT_EQ(symlink("/var/lib/clawcage/images/builtin/rootfs", (bundle + "/rootfs").c_str()), 0);
-  auto spec = run_clawcage({"spec", "--isolate", "container", "--", "/bin/sh", "-c", "echo from-bundle"},
-                           30, false);
+  auto spec = run_clawcage(
+      {"spec", "--isolate", "container", "--", "/bin/sh", "-c", "echo from-bundle"}, 30, false);
   ASSERT_EQ(spec.exit_code, 0) << spec.err;
   std::ofstream(bundle + "/config.json") << spec.out;
   std::string task = unique_name("bundle");
@@ -110,7 +113,9 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
   std::string out_parent = make_temp_dir("badout");
   const std::vector<BadInput> cases = {
       {"malformed-config", {"--bundle", bundle, "--", "/bin/true"}, "malformed JSON"},
-      {"missing-rootfs", {"--rootfs", "/nonexistent/rootfs", "--", "/bin/true"}, "/nonexistent/rootfs"},
+      {"missing-rootfs",
+       {"--rootfs", "/nonexistent/rootfs", "--", "/bin/true"},
+       "/nonexistent/rootfs"},
       {"missing-volume", {"--ro", "/nonexistent/vol:/in", "--", "/bin/true"}, "/nonexistent/vol"},
       {"negative-memory", {"--memory", "-5M", "--", "/bin/true"}, "--memory: must not be negative"},
       {"negative-pids", {"--pids", "-1", "--", "/bin/true"}, "pids: must be at least 1"},
@@ -120,7 +125,9 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
       {"bad-timeout", {"--timeout", "soon", "--", "/bin/true"}, "--timeout: expected a number"},
       {"no-command", {}, "command: required"},
       {"bad-volume-spec", {"--ro", "/tmp", "--", "/bin/true"}, "expected SRC:DST"},
-      {"rlimit-above-hard", {"--bundle", "RLIMIT_BUNDLE", "--", "/bin/true"}, "above this host's hard limit"},
+      {"rlimit-above-hard",
+       {"--bundle", "RLIMIT_BUNDLE", "--", "/bin/true"},
+       "above this host's hard limit"},
   };
   // A bundle asking for more open files than this host's hard limit allows.
   std::string rl_bundle = make_temp_dir("rlbundle");
@@ -152,8 +159,8 @@ TEST(Run, DuplicateTaskNameIsRefusedWithoutTouchingTheFirst) {
   // Start a long task in the background, then try the same name.
   pid_t first = fork();
   if (first == 0) {
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--timeout", "10s", "--",
-          "/bin/sleep", "3", nullptr);
+    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--timeout", "10s",
+          "--", "/bin/sleep", "3", nullptr);
     _exit(126);
   }
   for (int i = 0; i < 100 && leftover_cgroups(task).empty(); ++i) usleep(20000);
@@ -171,8 +178,8 @@ TEST(Run, SigkillOfClawcageLeavesNothing) {
   std::string task = unique_name("crash");
   pid_t runner = fork();
   if (runner == 0) {
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--", "/bin/sleep", "30",
-          nullptr);
+    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--", "/bin/sleep",
+          "30", nullptr);
     _exit(126);
   }
   for (int i = 0; i < 200 && processes_in_sandbox_cgroups(task).empty(); ++i) usleep(20000);
@@ -181,7 +188,8 @@ TEST(Run, SigkillOfClawcageLeavesNothing) {
   waitpid(runner, nullptr, 0);
   // The sandbox dies with its runner (parent-death signal, pid namespace teardown), and the
   // cleanup guard removes its cgroup and state without anyone running gc.
-  for (int i = 0; i < 300 && !(processes_in_sandbox_cgroups(task).empty() && leftover_cgroups(task).empty());
+  for (int i = 0;
+       i < 300 && !(processes_in_sandbox_cgroups(task).empty() && leftover_cgroups(task).empty());
        ++i)
     usleep(10000);
   expect_nothing_left(task);

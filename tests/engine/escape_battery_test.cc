@@ -30,7 +30,9 @@ struct Attempt {
   Expect chroot, container, strict;
 };
 
-std::string tier_name(int i) { return i == 0 ? "chroot" : i == 1 ? "container" : "strict"; }
+std::string tier_name(int i) {
+  return i == 0 ? "chroot" : i == 1 ? "container" : "strict";
+}
 
 class Battery : public ::testing::TestWithParam<int> {
  protected:
@@ -38,9 +40,19 @@ class Battery : public ::testing::TestWithParam<int> {
 
   RunOutput attempt(const std::string& task, std::vector<std::string> escape_args,
                     std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", "--isolate", tier(), "--task", task,
-                                     "--ro", testcases_dir() + ":/t:exec", "--pids", "64",
-                                     "--memory", "128M", "--timeout", "20s"};
+    std::vector<std::string> args = {"run",
+                                     "--isolate",
+                                     tier(),
+                                     "--task",
+                                     task,
+                                     "--ro",
+                                     testcases_dir() + ":/t:exec",
+                                     "--pids",
+                                     "64",
+                                     "--memory",
+                                     "128M",
+                                     "--timeout",
+                                     "20s"};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back("--");
     args.push_back("/t/escape");
@@ -65,7 +77,10 @@ TEST_P(Battery, KernelEscapes) {
       {"clone-newuser", {"clone-newuser"}, Expect::blocked, Expect::blocked, Expect::blocked},
       {"setns", {"setns", "/proc/self/ns/net"}, Expect::blocked, Expect::blocked, Expect::blocked},
       {"mknod", {"mknod"}, Expect::blocked, Expect::blocked, Expect::blocked},
-      {"ptrace-host", {"ptrace", std::to_string(getpid())}, Expect::blocked, Expect::blocked,
+      {"ptrace-host",
+       {"ptrace", std::to_string(getpid())},
+       Expect::blocked,
+       Expect::blocked,
        Expect::blocked},
       // chroot tier has no seccomp: the session keyring and io_uring are reachable. Documented.
       {"keyctl", {"keyctl"}, Expect::escaped, Expect::blocked, Expect::blocked},
@@ -76,7 +91,10 @@ TEST_P(Battery, KernelEscapes) {
       // uid changes: chroot has no CAP_SETUID, container does (namespaced), strict's
       // seccomp forbids them after start.
       {"setuid", {"setuid", "1000"}, Expect::blocked, Expect::escaped, Expect::blocked},
-      {"write-rootfs", {"write", "/bin/escape-planted"}, Expect::blocked, Expect::blocked,
+      {"write-rootfs",
+       {"write", "/bin/escape-planted"},
+       Expect::blocked,
+       Expect::blocked,
        Expect::blocked},
       {"host-fds", {"fds"}, Expect::blocked, Expect::blocked, Expect::blocked},
   };
@@ -90,7 +108,8 @@ TEST_P(Battery, KernelEscapes) {
     std::string verdict = want == Expect::blocked ? "BLOCKED" : "ESCAPED";
     EXPECT_NE(r.out.find(verdict), std::string::npos)
         << tier() << " " << a.name << ": out=" << r.out << " err=" << r.err;
-    EXPECT_EQ(r.exit_code, want == Expect::blocked ? 0 : 1) << tier() << " " << a.name << " " << r.err;
+    EXPECT_EQ(r.exit_code, want == Expect::blocked ? 0 : 1)
+        << tier() << " " << a.name << " " << r.err;
     expect_clean(task);
   }
   close(leaked);
@@ -99,12 +118,12 @@ TEST_P(Battery, KernelEscapes) {
 TEST_P(Battery, ReadOnlyVolumeStaysReadOnly) {
   std::string dir = make_temp_dir("ro");
   std::ofstream(dir + "/input.txt") << "data\n";
-  for (auto args : std::vector<std::vector<std::string>>{{"write", "/in/new-file"},
-                                                         {"write", "/in/input.txt"},
-                                                         {"remount-rw", "/in"}}) {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"write", "/in/new-file"}, {"write", "/in/input.txt"}, {"remount-rw", "/in"}}) {
     std::string task = unique_name("ro");
     auto r = attempt(task, args, {"--ro", dir + ":/in"});
-    EXPECT_NE(r.out.find("BLOCKED"), std::string::npos) << tier() << " " << args[0] << r.out << r.err;
+    EXPECT_NE(r.out.find("BLOCKED"), std::string::npos)
+        << tier() << " " << args[0] << r.out << r.err;
     EXPECT_EQ(r.exit_code, 0);
     expect_clean(task);
   }
@@ -148,8 +167,10 @@ TEST_P(Battery, HostProcessesAndNetwork) {
                           "ls -d /proc/[0-9]* | wc -l"});
   ASSERT_EQ(ps.exit_code, 0) << ps.err;
   int count = std::stoi(ps.out);
-  if (tier() == "chroot") EXPECT_GT(count, 10);
-  else EXPECT_LE(count, 3) << ps.out;
+  if (tier() == "chroot")
+    EXPECT_GT(count, 10);
+  else
+    EXPECT_LE(count, 3) << ps.out;
   expect_clean(task);
 }
 
@@ -211,10 +232,11 @@ TEST_P(Battery, ConcurrentTasksCannotSeeEachOthersScratchOrOutput) {
   ASSERT_EQ(access((out_a + "/o/s").c_str(), F_OK), 0);
   std::string task_b = unique_name("snoop");
   // B looks for A's files by host path and, where /proc shows host pids, through /proc/PID/root.
-  auto r = run_clawcage(
-      {"run", "--isolate", tier(), "--task", task_b, "--", "/bin/sh", "-c",
-       "cat " + out_a + "/o/s /scratch/s 2>/dev/null; for p in /proc/[0-9]*; do "
-       "cat $p/root/scratch/s $p/root/output/s 2>/dev/null; done; echo done"});
+  auto r =
+      run_clawcage({"run", "--isolate", tier(), "--task", task_b, "--", "/bin/sh", "-c",
+                    "cat " + out_a +
+                        "/o/s /scratch/s 2>/dev/null; for p in /proc/[0-9]*; do "
+                        "cat $p/root/scratch/s $p/root/output/s 2>/dev/null; done; echo done"});
   a.join();
   EXPECT_EQ(r.out.find("secret"), std::string::npos) << tier() << ": " << r.out;
   EXPECT_NE(r.out.find("done"), std::string::npos) << r.err;
@@ -240,8 +262,8 @@ TEST_P(Battery, TerminalInjectionIsBlocked) {
     dup2(slave, 1);
     dup2(slave, 2);
     std::string tc = testcases_dir() + ":/t:exec";
-    execl(binary().c_str(), binary().c_str(), "run", "--isolate", tier().c_str(), "--task", task.c_str(),
-          "--ro", tc.c_str(), "--", "/t/escape", "tiocsti", nullptr);
+    execl(binary().c_str(), binary().c_str(), "run", "--isolate", tier().c_str(), "--task",
+          task.c_str(), "--ro", tc.c_str(), "--", "/t/escape", "tiocsti", nullptr);
     _exit(126);
   }
   close(slave);
@@ -284,8 +306,9 @@ TEST_P(Battery, ThirtyTwoBitSyscallsKillTheProcess) {
 
 TEST_P(Battery, TempFilesDoNotBleedBetweenTasks) {
   std::string a = unique_name("tmpa");
-  auto w = run_clawcage({"run", "--isolate", tier(), "--task", a, "--", "/bin/sh", "-c",
-                         "echo leak > /tmp/leak; echo leak > /var/tmp/leak; echo leak > /leak; true"});
+  auto w =
+      run_clawcage({"run", "--isolate", tier(), "--task", a, "--", "/bin/sh", "-c",
+                    "echo leak > /tmp/leak; echo leak > /var/tmp/leak; echo leak > /leak; true"});
   EXPECT_EQ(w.exit_code, 0) << w.err;
   std::string b = unique_name("tmpb");
   auto r = run_clawcage({"run", "--isolate", tier(), "--task", b, "--", "/bin/sh", "-c",

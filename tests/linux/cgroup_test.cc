@@ -728,7 +728,8 @@ TEST_F(CgroupV1Test, OnlyTheNeededHierarchiesByDefault) {
   // memory for the peak and OOM figures, unified for placement, kill and CPU time.
   EXPECT_TRUE(exists(dir("memory", plain)));
   EXPECT_TRUE(exists(dir("unified", plain)));
-  for (const char* h : {"cpu", "cpuacct", "cpuset", "pids", "freezer"}) EXPECT_FALSE(exists(dir(h, plain))) << h;
+  for (const char* h : {"cpu", "cpuacct", "cpuset", "pids", "freezer"})
+    EXPECT_FALSE(exists(dir(h, plain))) << h;
   std::string limited = name();
   spec::Resources res;
   res.pids = spec::PidsResources{10};
@@ -738,7 +739,8 @@ TEST_F(CgroupV1Test, OnlyTheNeededHierarchiesByDefault) {
   res.cpu->cpus = "0";
   auto b = (*mgr)->create(limited, res);
   ASSERT_TRUE(b) << b.error().message();
-  for (const char* h : {"memory", "cpu", "cpuset", "pids", "unified"}) EXPECT_TRUE(exists(dir(h, limited))) << h;
+  for (const char* h : {"memory", "cpu", "cpuset", "pids", "unified"})
+    EXPECT_TRUE(exists(dir(h, limited))) << h;
   EXPECT_FALSE(exists(dir("freezer", limited)));
   // Reopened by name (gc, kill from another process), it finds just those.
   auto reopened = (*mgr)->open(limited);

@@ -9,7 +9,8 @@ namespace clawcage::policy {
 namespace {
 
 TEST(VolumeRules, SensitivePathsAreRefused) {
-  for (auto p : {"/", "/etc", "/etc/ssh", "/proc", "/sys/kernel", "/dev", "/root/.ssh", "/home/a/.aws/x"})
+  for (auto p :
+       {"/", "/etc", "/etc/ssh", "/proc", "/sys/kernel", "/dev", "/root/.ssh", "/home/a/.aws/x"})
     EXPECT_NE(sensitive_reason(p), "") << p;
   for (auto p : {"/tmp/x", "/srv/data", "/home/a/project", "/home/a/ssh-notes"})
     EXPECT_EQ(sensitive_reason(p), "") << p;
@@ -28,7 +29,8 @@ TEST(VolumeRules, SymlinksAreResolvedBeforeTheCheck) {
 }
 
 TEST(VolumeRules, MissingSourceNamesIt) {
-  auto r = check_volume_source("/nonexistent/clawcage-vol", {}, "--ro /nonexistent/clawcage-vol:/x");
+  auto r =
+      check_volume_source("/nonexistent/clawcage-vol", {}, "--ro /nonexistent/clawcage-vol:/x");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("/nonexistent/clawcage-vol"), std::string::npos);
   EXPECT_NE(r.error().message().find("No such file"), std::string::npos);

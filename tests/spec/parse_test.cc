@@ -54,13 +54,15 @@ TEST(SpecParse, ErrorsNameTheField) {
             "linux.seccomp: defaultAction: required");
   EXPECT_EQ(error_of(with(R"("mounts": [{"destination": "tmp", "type": "tmpfs"}])")),
             "mounts[0].destination: expected an absolute path");
-  EXPECT_EQ(error_of(R"({"ociVersion": "2.0.0"})"), "ociVersion: unsupported version \"2.0.0\" (need 1.x)");
+  EXPECT_EQ(error_of(R"({"ociVersion": "2.0.0"})"),
+            "ociVersion: unsupported version \"2.0.0\" (need 1.x)");
   EXPECT_EQ(error_of(R"({"ociVersion": "1.0.2", "root": {"path": "r"}})"), "process: required");
 }
 
 TEST(SpecParse, UnsupportedFieldsAreRefusedNotIgnored) {
-  EXPECT_NE(error_of(with(R"("linux": {"resources": {"blockIO": {"weight": 10}}})")).find("blockIO"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(with(R"("linux": {"resources": {"blockIO": {"weight": 10}}})")).find("blockIO"),
+      std::string::npos);
   EXPECT_NE(error_of(with(R"("hooks": {"prestart": [{"path": "/bin/true"}]})")).find("hooks"),
             std::string::npos);
 }
@@ -86,10 +88,12 @@ TEST(SpecValidate, CatchesSemanticErrors) {
             "process.capabilities.bounding[0]: unknown capability \"CAP_BOGUS\"");
   s = *r;
   s.linux.namespaces.push_back({"user", ""});
-  EXPECT_EQ(validate_spec(s).error().message(), "linux.uidMappings: required with a user namespace");
+  EXPECT_EQ(validate_spec(s).error().message(),
+            "linux.uidMappings: required with a user namespace");
   s = *r;
   s.process.rlimits.push_back({"RLIMIT_BOGUS", 1, 1});
-  EXPECT_EQ(validate_spec(s).error().message(), "process.rlimits[0].type: unknown rlimit \"RLIMIT_BOGUS\"");
+  EXPECT_EQ(validate_spec(s).error().message(),
+            "process.rlimits[0].type: unknown rlimit \"RLIMIT_BOGUS\"");
   s = *r;
   s.linux.namespaces = {};
   EXPECT_EQ(validate_spec(s).error().message(), "linux.namespaces: a mount namespace is required");

@@ -33,7 +33,8 @@ TEST(Tiers, ParseTierNamesTheFlag) {
   EXPECT_TRUE(parse_tier("strict"));
   auto bad = parse_tier("bogus");
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message(), "isolate: unknown tier \"bogus\" (expected chroot, container or strict)");
+  EXPECT_EQ(bad.error().message(),
+            "isolate: unknown tier \"bogus\" (expected chroot, container or strict)");
 }
 
 TEST(Tiers, ChrootIsMountAndUserNamespaceOnly) {
@@ -84,9 +85,10 @@ TEST(Tiers, StrictDropsEverythingAndDeniesEscapes) {
   EXPECT_TRUE(c.bounding.empty() && c.effective.empty() && c.permitted.empty() &&
               c.inheritable.empty() && c.ambient.empty());
   EXPECT_TRUE(s.root.readonly);
-  for (auto name : {"unshare", "setns", "mount", "umount2", "pivot_root", "keyctl", "add_key", "bpf",
-                    "userfaultfd", "perf_event_open", "ptrace", "kexec_load", "kexec_file_load",
-                    "init_module", "open_by_handle_at", "setuid", "setresuid", "setgroups"})
+  for (auto name :
+       {"unshare", "setns", "mount", "umount2", "pivot_root", "keyctl", "add_key", "bpf",
+        "userfaultfd", "perf_event_open", "ptrace", "kexec_load", "kexec_file_load", "init_module",
+        "open_by_handle_at", "setuid", "setresuid", "setgroups"})
     EXPECT_TRUE(denies(*s.linux.seccomp, name)) << name;
   bool clone3_enosys = false;
   for (const auto& rule : s.linux.seccomp->syscalls)
@@ -122,7 +124,8 @@ TEST(Tiers, StrictKeepsGivenLimits) {
 TEST(TaskSpec, SizesAndDurations) {
   EXPECT_EQ(*parse_size("256M", "--memory"), 256ll << 20);
   EXPECT_EQ(*parse_size("1G", "--memory"), 1ll << 30);
-  EXPECT_EQ(parse_size("-5M", "--memory").error().message(), "--memory: must not be negative: \"-5M\"");
+  EXPECT_EQ(parse_size("-5M", "--memory").error().message(),
+            "--memory: must not be negative: \"-5M\"");
   EXPECT_EQ(parse_size("5X", "--memory").error().message(),
             "--memory: unknown size suffix \"X\" (use k, M or G)");
   EXPECT_EQ(*parse_duration_ms("30s", "--timeout"), 30000);

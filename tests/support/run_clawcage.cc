@@ -33,8 +33,12 @@ int64_t now_ms() {
 
 }  // namespace
 
-std::string binary() { return CLAWCAGE_BINARY; }
-std::string testcases_dir() { return CLAWCAGE_TESTCASES; }
+std::string binary() {
+  return CLAWCAGE_BINARY;
+}
+std::string testcases_dir() {
+  return CLAWCAGE_TESTCASES;
+}
 
 std::string unique_name(const std::string& prefix) {
   static int counter = 0;
@@ -61,7 +65,8 @@ RunOutput run_clawcage(std::vector<std::string> args, int timeout_s, bool with_r
   RunOutput out;
   std::string record_path;
   if (with_record && !args.empty() && args[0] == "run") {
-    record_path = "/tmp/clawcage-record-" + std::to_string(getpid()) + "-" + std::to_string(now_ms()) + ".json";
+    record_path = "/tmp/clawcage-record-" + std::to_string(getpid()) + "-" +
+                  std::to_string(now_ms()) + ".json";
     args.insert(args.begin() + 1, {"--record", record_path});
   }
   int o[2], e[2], i[2];
@@ -110,9 +115,12 @@ RunOutput run_clawcage(std::vector<std::string> args, int timeout_s, bool with_r
   close(e[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (timed_out) out.exit_code = -1;
-  else if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
-  else out.exit_code = 128 + WTERMSIG(status);
+  if (timed_out)
+    out.exit_code = -1;
+  else if (WIFEXITED(status))
+    out.exit_code = WEXITSTATUS(status);
+  else
+    out.exit_code = 128 + WTERMSIG(status);
   if (!record_path.empty()) {
     std::string text = slurp(record_path);
     unlink(record_path.c_str());
@@ -137,7 +145,8 @@ std::vector<std::string> leftover_cgroups(const std::string& needle) {
     while (dirent* e = readdir(d)) {
       if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
       std::string name = e->d_name;
-      if (needle.empty() || name.find(needle) != std::string::npos) out.push_back(parent + "/" + name);
+      if (needle.empty() || name.find(needle) != std::string::npos)
+        out.push_back(parent + "/" + name);
     }
     closedir(d);
   }

@@ -35,7 +35,9 @@ static int escaped(const char* what) {
   return 1;
 }
 
-static int check(long rc, const char* what) { return rc < 0 ? blocked(what) : escaped(what); }
+static int check(long rc, const char* what) {
+  return rc < 0 ? blocked(what) : escaped(what);
+}
 
 static int fork_bomb(long limit) {
   long made = 0;
@@ -132,9 +134,11 @@ int main(int argc, char** argv) {
     if (fd < 0) return blocked("setns-open");
     return check(setns(fd, 0), "setns");
   }
-  if (!strcmp(a, "mknod")) return check(mknod("/tmp/escape-null", S_IFCHR | 0666, makedev(1, 3)), "mknod");
+  if (!strcmp(a, "mknod"))
+    return check(mknod("/tmp/escape-null", S_IFCHR | 0666, makedev(1, 3)), "mknod");
   if (!strcmp(a, "ptrace")) return check(ptrace(PTRACE_ATTACH, atoi(arg), 0, 0), "ptrace");
-  if (!strcmp(a, "keyctl")) return check(syscall(SYS_keyctl, 1 /*JOIN_SESSION_KEYRING*/, "escape"), "keyctl");
+  if (!strcmp(a, "keyctl"))
+    return check(syscall(SYS_keyctl, 1 /*JOIN_SESSION_KEYRING*/, "escape"), "keyctl");
   if (!strcmp(a, "add_key"))
     return check(syscall(SYS_add_key, "user", "escape", "x", 1, -3 /*SESSION*/), "add_key");
   if (!strcmp(a, "bpf")) {

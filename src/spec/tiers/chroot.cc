@@ -24,8 +24,8 @@ Result<TierResult> apply_chroot_tier(Spec spec) {
   private_tmp(spec, TierDefaults{}.tmp_bytes, /*force=*/false);
   spec.annotations[kRootSwitchAnnotation] = "chroot";
   spec.annotations[kTierAnnotation] = "chroot";
-  out.controls = {"namespaces:mount,user", "chroot", "capabilities:none", "no_new_privs",
-                  "tmp:private-tmpfs", "rlimits", "cgroup-limits"};
+  out.controls = {"namespaces:mount,user", "chroot",  "capabilities:none", "no_new_privs",
+                  "tmp:private-tmpfs",     "rlimits", "cgroup-limits"};
   out.spec = std::move(spec);
   return out;
 }

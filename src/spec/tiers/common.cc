@@ -10,14 +10,18 @@ Result<Tier> parse_tier(const std::string& name) {
   if (name == "strict") return Tier::strict;
   if (name == "gvisor")
     return invalid_field("isolate", "tier gvisor is not available yet (needs the runsc backend)");
-  return invalid_field("isolate", "unknown tier \"" + name + "\" (expected chroot, container or strict)");
+  return invalid_field("isolate",
+                       "unknown tier \"" + name + "\" (expected chroot, container or strict)");
 }
 
 const char* tier_name(Tier tier) {
   switch (tier) {
-    case Tier::chroot: return "chroot";
-    case Tier::container: return "container";
-    case Tier::strict: return "strict";
+    case Tier::chroot:
+      return "chroot";
+    case Tier::container:
+      return "container";
+    case Tier::strict:
+      return "strict";
   }
   return "unknown";
 }
@@ -25,15 +29,23 @@ const char* tier_name(Tier tier) {
 std::vector<std::string> container_capabilities() {
   // Docker's default set: what ordinary programs expect of root, minus everything that
   // reaches the kernel or other processes. Inside a user namespace they are namespaced.
-  return {"CAP_CHOWN",       "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",
-          "CAP_SETGID",      "CAP_SETUID",       "CAP_SETPCAP",    "CAP_NET_BIND_SERVICE",
-          "CAP_KILL",        "CAP_AUDIT_WRITE",  "CAP_SETFCAP"};
+  return {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",  "CAP_FOWNER",
+          "CAP_SETGID", "CAP_SETUID",       "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+          "CAP_KILL",   "CAP_AUDIT_WRITE",  "CAP_SETFCAP"};
 }
 
 std::vector<std::string> default_masked_paths() {
-  return {"/proc/acpi",        "/proc/asound",    "/proc/kcore",      "/proc/keys",
-          "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-          "/proc/scsi",        "/sys/firmware",   "/sys/devices/virtual/powercap"};
+  return {"/proc/acpi",
+          "/proc/asound",
+          "/proc/kcore",
+          "/proc/keys",
+          "/proc/latency_stats",
+          "/proc/timer_list",
+          "/proc/timer_stats",
+          "/proc/sched_debug",
+          "/proc/scsi",
+          "/sys/firmware",
+          "/sys/devices/virtual/powercap"};
 }
 
 std::vector<std::string> default_readonly_paths() {
@@ -41,33 +53,86 @@ std::vector<std::string> default_readonly_paths() {
 }
 
 std::vector<std::string> co_tenant_statistics_paths() {
-  return {"/proc/pressure",  "/proc/loadavg",    "/proc/stat",     "/proc/schedstat",
-          "/proc/diskstats", "/proc/vmstat",     "/proc/zoneinfo", "/proc/buddyinfo",
+  return {"/proc/pressure",     "/proc/loadavg",    "/proc/stat",     "/proc/schedstat",
+          "/proc/diskstats",    "/proc/vmstat",     "/proc/zoneinfo", "/proc/buddyinfo",
           "/proc/pagetypeinfo", "/proc/interrupts", "/proc/softirqs", "/proc/slabinfo",
-          "/proc/meminfo",   "/proc/swaps",      "/sys/fs/cgroup", "/sys/kernel/debug"};
+          "/proc/meminfo",      "/proc/swaps",      "/sys/fs/cgroup", "/sys/kernel/debug"};
 }
 
 std::vector<std::string> strict_denied_syscalls() {
-  return {"unshare",      "setns",          "mount",           "umount",       "umount2",
-          "pivot_root",   "chroot",         "keyctl",          "add_key",      "request_key",
-          "bpf",          "userfaultfd",    "perf_event_open", "ptrace",       "process_vm_readv",
-          "process_vm_writev", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-          "delete_module", "open_by_handle_at", "name_to_handle_at", "io_uring_setup",
-          "io_uring_enter", "io_uring_register", "fsopen",     "fsconfig",     "fsmount",
-          "fspick",       "move_mount",     "open_tree",       "mount_setattr", "setuid",
-          "setgid",       "setreuid",       "setregid",        "setresuid",    "setresgid",
-          "setfsuid",     "setfsgid",       "setgroups",       "setuid32",     "setgid32",
-          "setreuid32",   "setregid32",     "setresuid32",     "setresgid32",  "setfsuid32",
-          "setfsgid32",   "setgroups32",    "personality",     "swapon",       "swapoff",
-          "reboot",       "syslog",         "acct",            "quotactl",     "lookup_dcookie",
-          "fanotify_init", "vhangup",       "iopl",            "ioperm"};
+  return {"unshare",
+          "setns",
+          "mount",
+          "umount",
+          "umount2",
+          "pivot_root",
+          "chroot",
+          "keyctl",
+          "add_key",
+          "request_key",
+          "bpf",
+          "userfaultfd",
+          "perf_event_open",
+          "ptrace",
+          "process_vm_readv",
+          "process_vm_writev",
+          "kexec_load",
+          "kexec_file_load",
+          "init_module",
+          "finit_module",
+          "delete_module",
+          "open_by_handle_at",
+          "name_to_handle_at",
+          "io_uring_setup",
+          "io_uring_enter",
+          "io_uring_register",
+          "fsopen",
+          "fsconfig",
+          "fsmount",
+          "fspick",
+          "move_mount",
+          "open_tree",
+          "mount_setattr",
+          "setuid",
+          "setgid",
+          "setreuid",
+          "setregid",
+          "setresuid",
+          "setresgid",
+          "setfsuid",
+          "setfsgid",
+          "setgroups",
+          "setuid32",
+          "setgid32",
+          "setreuid32",
+          "setregid32",
+          "setresuid32",
+          "setresgid32",
+          "setfsuid32",
+          "setfsgid32",
+          "setgroups32",
+          "personality",
+          "swapon",
+          "swapoff",
+          "reboot",
+          "syslog",
+          "acct",
+          "quotactl",
+          "lookup_dcookie",
+          "fanotify_init",
+          "vhangup",
+          "iopl",
+          "ioperm"};
 }
 
 Result<TierResult> apply_tier(Tier tier, Spec spec) {
   switch (tier) {
-    case Tier::chroot: return apply_chroot_tier(std::move(spec));
-    case Tier::container: return apply_container_tier(std::move(spec));
-    case Tier::strict: return apply_strict_tier(std::move(spec));
+    case Tier::chroot:
+      return apply_chroot_tier(std::move(spec));
+    case Tier::container:
+      return apply_container_tier(std::move(spec));
+    case Tier::strict:
+      return apply_strict_tier(std::move(spec));
   }
   return invalid_field("isolate", "unknown tier");
 }
@@ -110,17 +175,24 @@ void ensure_id_maps(Spec& spec) {
 
 void standard_mounts(Spec& spec, bool with_sys) {
   ensure_mount(spec, {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}});
-  ensure_mount(spec, {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}});
-  ensure_mount(spec, {"/dev/pts", "devpts", "devpts",
+  ensure_mount(spec,
+               {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}});
+  ensure_mount(spec, {"/dev/pts",
+                      "devpts",
+                      "devpts",
                       {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}});
-  ensure_mount(spec, {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}});
+  ensure_mount(
+      spec,
+      {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}});
   ensure_mount(spec, {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}});
   if (with_sys) ensure_mount(spec, {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}});
 }
 
 void private_tmp(Spec& spec, int64_t bytes, bool force) {
   if (force) std::erase_if(spec.mounts, [](const Mount& m) { return m.destination == "/tmp"; });
-  ensure_mount(spec, {"/tmp", "tmpfs", "tmpfs",
+  ensure_mount(spec, {"/tmp",
+                      "tmpfs",
+                      "tmpfs",
                       {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(bytes)}});
 }
 

@@ -30,13 +30,16 @@ void harden_seccomp(Seccomp& s) {
   bool default_allows = s.default_action == "SCMP_ACT_ALLOW" || s.default_action == "SCMP_ACT_LOG";
   if (!default_allows) {
     // clone without namespace flags is how fork and threads work.
-    s.syscalls.push_back(
-        {{"clone"}, "SCMP_ACT_ALLOW", std::nullopt, {{0, kNamespaceCloneFlags, 0, "SCMP_CMP_MASKED_EQ"}}});
+    s.syscalls.push_back({{"clone"},
+                          "SCMP_ACT_ALLOW",
+                          std::nullopt,
+                          {{0, kNamespaceCloneFlags, 0, "SCMP_CMP_MASKED_EQ"}}});
   }
   // One rule per namespace bit, so the refusal holds whatever the default action is.
   for (uint64_t bit = 1; bit; bit <<= 1) {
     if (!(kNamespaceCloneFlags & bit)) continue;
-    s.syscalls.push_back({{"clone"}, "SCMP_ACT_ERRNO", kEperm, {{0, bit, bit, "SCMP_CMP_MASKED_EQ"}}});
+    s.syscalls.push_back(
+        {{"clone"}, "SCMP_ACT_ERRNO", kEperm, {{0, bit, bit, "SCMP_CMP_MASKED_EQ"}}});
   }
   // clone3 passes flags in memory seccomp cannot read: ENOSYS makes libc fall back to clone.
   s.syscalls.push_back({{"clone3"}, "SCMP_ACT_ERRNO", kEnosys, {}});
