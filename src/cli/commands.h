@@ -10,6 +10,10 @@ void add_gc_command(CLI::App& app, int& exit_code);
 void add_spec_command(CLI::App& app, int& exit_code);
 void add_lifecycle_commands(CLI::App& app, int& exit_code);
 
+// Everything after the first "--" on the command line: the task's command. main() splits
+// it off before CLI11 parses (CLI11 2.1 mis-parses "--" right after a list option).
+std::vector<std::string>& trailing_command();
+
 inline constexpr const char* kBuiltinImage = "/var/lib/clawcage/images/builtin/rootfs";
 inline constexpr const char* kStateRoot = "/run/clawcage";
 

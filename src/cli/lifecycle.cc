@@ -73,7 +73,10 @@ void add_lifecycle_commands(CLI::App& app, int& exit_code) {
       ->each([f](const std::string&) { f->isolate_given = true; });
   c->add_option("--pid-file", *pid_file, "write the init's pid here");
   c->add_option("id", f->task, "sandbox id")->required();
-  c->callback([f, pid_file, &exit_code] { exit_code = create(*f, *pid_file); });
+  c->callback([f, pid_file, &exit_code] {
+    f->command = trailing_command();  // `create ID -- CMD...` overrides process.args
+    exit_code = create(*f, *pid_file);
+  });
 
   auto id = std::make_shared<std::string>();
   CLI::App* s = app.add_subcommand("start", "start a created sandbox");

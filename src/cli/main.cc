@@ -2,7 +2,20 @@
 
 #include "cli/commands.h"
 
+namespace clawcage::cli {
+std::vector<std::string>& trailing_command() {
+  static std::vector<std::string> command;
+  return command;
+}
+}  // namespace clawcage::cli
+
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--") continue;
+    for (int j = i + 1; j < argc; ++j) clawcage::cli::trailing_command().push_back(argv[j]);
+    argc = i;
+    break;
+  }
   CLI::App app{"clawcage: a sandbox runtime for AI-agent tasks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "clawcage 0.1.0");

@@ -134,10 +134,21 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_flag("--json", f->json, "print the task record as one JSON line on stderr");
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");
-  // Like docker: a repeated scalar flag takes its last value.
-  for (CLI::Option* o : c->get_options())
-    if (o->get_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  c->callback([f, &exit_code]() { exit_code = run(*f); });
+  // Like docker: a repeated scalar flag takes its last value; a list flag takes one value
+  // per use (--ro A --ro B), so it never swallows the "--" before the command.
+  for (CLI::Option* o : c->get_options()) {
+    if (o->get_positional()) continue;
+    if (o->get_expected_max() == 1) {
+      o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    } else if (o->get_expected_max() > 1) {
+      o->expected(1);
+      o->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    }
+  }
+  c->callback([f, &exit_code]() {
+    for (const auto& a : trailing_command()) f->command.push_back(a);
+    exit_code = run(*f);
+  });
 }
 
 }  // namespace clawcage::cli

@@ -17,6 +17,7 @@ void add_spec_command(CLI::App& app, int& exit_code) {
   c->add_option("--rootfs", *rootfs, "root.path to write (default rootfs)");
   c->add_option("command", *command, "command (default /bin/sh)");
   c->callback([=, &exit_code]() {
+    for (const auto& a : trailing_command()) command->push_back(a);
     spec::TaskOptions t;
     t.rootfs = *rootfs;
     t.args = command->empty() ? std::vector<std::string>{"/bin/sh"} : *command;

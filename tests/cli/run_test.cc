@@ -125,6 +125,8 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
       {"bad-timeout", {"--timeout", "soon", "--", "/bin/true"}, "--timeout: expected a number"},
       {"no-command", {}, "command: required"},
       {"bad-volume-spec", {"--ro", "/tmp", "--", "/bin/true"}, "expected SRC:DST"},
+      // Fails inside the sandbox init, after the cgroup, namespaces and some mounts exist.
+      {"mount-under-a-file", {"--bundle", "FILE_BUNDLE", "--", "/bin/true"}, "mounts[0]"},
       {"rlimit-above-hard",
        {"--bundle", "RLIMIT_BUNDLE", "--", "/bin/true"},
        "above this host's hard limit"},
@@ -136,9 +138,21 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
   auto j = nlohmann::json::parse(spec.out);
   j["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 1048576}, {"hard", 1048576}}};
   std::ofstream(rl_bundle + "/config.json") << j.dump();
+  // A bundle whose first mount lands under a regular file of the image.
+  std::string file_bundle = make_temp_dir("filebundle");
+  ASSERT_EQ(symlink("/var/lib/clawcage/images/builtin/rootfs", (file_bundle + "/rootfs").c_str()),
+            0);
+  auto fj = nlohmann::json::parse(spec.out);
+  fj["mounts"].insert(fj["mounts"].begin(), nlohmann::json{{"destination", "/bin/busybox/sub"},
+                                                           {"type", "tmpfs"},
+                                                           {"source", "tmpfs"},
+                                                           {"options", {"nosuid"}}});
+  std::ofstream(file_bundle + "/config.json") << fj.dump();
   for (auto c : cases) {
-    for (auto& a : c.args)
+    for (auto& a : c.args) {
       if (a == "RLIMIT_BUNDLE") a = rl_bundle;
+      if (a == "FILE_BUNDLE") a = file_bundle;
+    }
     std::string task = unique_name(c.name);
     std::vector<std::string> args = {"run", "--task", task, "--output", out_parent + "/" + c.name};
     args.insert(args.end(), c.args.begin(), c.args.end());
@@ -151,7 +165,29 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
   }
   remove_tree(bundle);
   remove_tree(rl_bundle);
+  remove_tree(file_bundle);
   remove_tree(out_parent);
+}
+
+TEST(Run, WritableVolumesAndExecutableInputs) {
+  std::string rw = make_temp_dir("rw");
+  std::string tools = make_temp_dir("tools");
+  std::ifstream src(testcases_dir() + "/escape", std::ios::binary);
+  std::ofstream(tools + "/tool", std::ios::binary) << src.rdbuf();
+  chmod((tools + "/tool").c_str(), 0755);
+  chmod(rw.c_str(), 0777);
+  std::string task = unique_name("volumes");
+  auto r =
+      run_clawcage({"run", "--task", task, "--rw", rw + ":/work", "--ro", tools + ":/tools:exec",
+                    "--", "/bin/sh", "-c", "echo made > /work/f && /tools/tool fds"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::ifstream made(rw + "/f");
+  std::string line;
+  std::getline(made, line);
+  EXPECT_EQ(line, "made");
+  expect_nothing_left(task);
+  remove_tree(rw);
+  remove_tree(tools);
 }
 
 TEST(Run, DuplicateTaskNameIsRefusedWithoutTouchingTheFirst) {
