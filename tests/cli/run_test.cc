@@ -55,6 +55,22 @@ TEST(Run, ProcessSettingsApply) {
   expect_nothing_left(task);
 }
 
+TEST(Run, ContainerNamespacesAsPromised) {
+  std::string task = unique_name("ns");
+  auto r = run_clawcage({"run", "--task", task, "--", "/bin/sh", "-c",
+                         "grep -v ':/$' /proc/self/cgroup; echo cgroups-done; "
+                         "cat /sys/class/net/lo/operstate; ls /sys/class/net; hostname; "
+                         "cat /proc/self/uid_map; grep Groups /proc/self/status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Every hierarchy's path is "/": the cgroup namespace hides where the sandbox lives.
+  EXPECT_EQ(r.out.find("cgroups-done"), 0u) << r.out;
+  EXPECT_NE(r.out.find("down\nlo\n"), std::string::npos) << "only a loopback, and it is down: " << r.out;
+  EXPECT_NE(r.out.find(task.substr(0, 63) + "\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("0     100000      65536"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Groups:\t \n"), std::string::npos) << "host groups dropped: " << r.out;
+  expect_nothing_left(task);
+}
+
 TEST(Run, RecordListsControlsAndUsage) {
   std::string task = unique_name("record");
   auto r = run_clawcage({"run", "--isolate", "strict", "--task", task, "--", "/bin/true"});
