@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for clawcage, as root: Debian packages only, a build,
-# the built-in image (from busybox-static, nothing pulled) and one host tuning.
+# the built-in image (from busybox-static, nothing pulled). The host is not reconfigured.
 # Idempotent. Usage: scripts/setup.sh [BUILD_DIR]   (default ./build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,19 +26,4 @@ ninja -C "$build"
 
 scripts/build-builtin-image.sh
 
-# Host tuning: on cgroup v1 hosts every sandbox is moved into its v1 cgroups, and each
-# move takes the cgroup threadgroup lock for writing, which waits for an RCU grace period
-# (~16 ms here). favordynmods on the cgroup2 mount makes those writes cheap, for every
-# runtime on the host. Skip with CLAWCAGE_NO_TUNE=1; clawcage works either way.
-if [ -z "${CLAWCAGE_NO_TUNE:-}" ]; then
-  for m in /sys/fs/cgroup/unified /sys/fs/cgroup; do
-    line=$(awk -v m="$m" '$5 == m && $9 == "cgroup2"' /proc/self/mountinfo)
-    [ -n "$line" ] || continue
-    if ! grep -q favordynmods <<<"$line"; then
-      if mount -o remount,favordynmods "$m" 2>/dev/null; then echo "setup: favordynmods on $m"
-      else echo "setup: could not set favordynmods on $m (clawcage works, spawns are slower)"; fi
-    fi
-    break
-  done
-fi
 echo "setup: done; binary at $build/clawcage"
