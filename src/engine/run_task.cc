@@ -76,29 +76,40 @@ TaskRecord run_task(os::CgroupManager& cgroups, CreateOptions options, const Sup
 
   std::optional<ExitCause> stopped_by;
   std::optional<os::ExitStatus> status;
-  for (;;) {
-    auto ev = wait_event(sb, stopped_by ? std::nullopt : deadline, stopped_by ? -1 : sup.signal_fd);
+  // After a stop the wait is bounded too: a process stuck in the kernel must not hang us.
+  constexpr auto kKillWait = std::chrono::seconds(10);
+  std::optional<Clock::time_point> kill_deadline;
+  while (!status) {
+    auto ev =
+        wait_event(sb, stopped_by ? kill_deadline : deadline, stopped_by ? -1 : sup.signal_fd);
+    if (ev && *ev == Event::exited) {
+      auto w = sb.wait(0);
+      if (w && *w) status = **w;
+      continue;
+    }
+    if (stopped_by) {
+      // The kill deadline passed (or polling failed) with the init still there.
+      rec.error = "sandbox " + rec.id + " did not exit within 10 s of SIGKILL";
+      status = os::ExitStatus{true, SIGKILL};
+      break;
+    }
     if (!ev) {
       rec.error = ev.error().message();
-      (void)sb.kill(SIGKILL);
       stopped_by = ExitCause::killed;
       rec.killed_by = "runtime";
-    } else if (*ev == Event::exited) {
-      auto w = sb.wait(0);
-      if (w && *w) {
-        status = **w;
-        break;
-      }
-      continue;
-    } else if (!stopped_by) {
+    } else {
       stopped_by = *ev == Event::deadline ? ExitCause::timeout : ExitCause::killed;
       rec.killed_by = *ev == Event::deadline ? "deadline" : "operator";
       // Polite first; a task that ignores SIGTERM is killed with its whole cgroup.
       (void)sb.kill(SIGTERM);
-      deadline = Clock::now() + std::chrono::milliseconds(sup.kill_grace_ms);
-      auto ev2 = wait_event(sb, deadline, -1);
-      if (!ev2 || *ev2 != Event::exited) (void)sb.kill(SIGKILL);
+      auto ev2 = wait_event(sb, Clock::now() + std::chrono::milliseconds(sup.kill_grace_ms), -1);
+      if (ev2 && *ev2 == Event::exited) {
+        kill_deadline = Clock::now() + kKillWait;
+        continue;
+      }
     }
+    (void)sb.kill(SIGKILL);
+    kill_deadline = Clock::now() + kKillWait;
   }
   // The init is gone; with no pid namespace (chroot tier) its children may not be: the
   // cgroup kill in destroy() takes them. Read the figures first.

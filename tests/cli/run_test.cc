@@ -1,5 +1,6 @@
 // `clawcage run` as a user drives it: exit codes, records, bundles, and bad input that
 // must give a clear error and leave nothing behind (checked from the kernel side).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,7 +65,8 @@ TEST(Run, ContainerNamespacesAsPromised) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Every hierarchy's path is "/": the cgroup namespace hides where the sandbox lives.
   EXPECT_EQ(r.out.find("cgroups-done"), 0u) << r.out;
-  EXPECT_NE(r.out.find("down\nlo\n"), std::string::npos) << "only a loopback, and it is down: " << r.out;
+  EXPECT_NE(r.out.find("down\nlo\n"), std::string::npos)
+      << "only a loopback, and it is down: " << r.out;
   EXPECT_NE(r.out.find(task.substr(0, 63) + "\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("0     100000      65536"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Groups:\t \n"), std::string::npos) << "host groups dropped: " << r.out;
@@ -223,6 +225,33 @@ TEST(Run, DuplicateTaskNameIsRefusedWithoutTouchingTheFirst) {
   kill(first, SIGTERM);
   int st = 0;
   waitpid(first, &st, 0);
+  expect_nothing_left(task);
+}
+
+TEST(Run, OperatorSignalKillsTheSandboxAndSaysSo) {
+  std::string task = unique_name("operator");
+  std::string record = "/tmp/clawcage-record-" + task + ".json";
+  pid_t runner = fork();
+  if (runner == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--record",
+          record.c_str(), "--kill-grace", "300ms", "--", "/bin/sh", "-c", "trap '' TERM; sleep 30",
+          nullptr);
+    _exit(126);
+  }
+  for (int i = 0; i < 200 && processes_in_sandbox_cgroups(task).empty(); ++i) usleep(20000);
+  usleep(100000);
+  kill(runner, SIGTERM);
+  int st = 0;
+  waitpid(runner, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 137);
+  std::ifstream in(record);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  EXPECT_EQ(j.value("cause", ""), "killed") << j.dump();
+  EXPECT_EQ(j.value("killed_by", ""), "operator");
+  unlink(record.c_str());
   expect_nothing_left(task);
 }
 
