@@ -2,6 +2,7 @@
 // cgroups under clawcage/ and state dirs under /run/clawcage whose init is gone.
 #include <dirent.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <set>
@@ -32,11 +33,29 @@ std::vector<std::string> state_dirs() {
   return out;
 }
 
-int gc(bool dry_run) {
+// Kills and removes one sandbox by name, whatever state it is in.
+Result<void> remove_sandbox(os::CgroupManager& mgr, const std::string& id) {
+  if (engine::load_state(kStateRoot, id)) return engine::delete_detached(mgr, kStateRoot, id, true);
+  // No readable state (a crash before it was written): whatever carries the name.
+  auto cg = mgr.open(id);
+  if (cg) TRY((*cg)->destroy());
+  std::string dir = std::string(kStateRoot) + "/" + id;
+  for (const char* f : {"/state.json", "/state.json.tmp", "/exec.fifo"}) unlink((dir + f).c_str());
+  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);
+  return ok();
+}
+
+int gc(bool dry_run, const std::string& reap) {
   auto mgr = os::CgroupManager::detect();
   if (!mgr) {
     std::cerr << "clawcage gc: " << mgr.error().message() << "\n";
     return 125;
+  }
+  if (!reap.empty()) {
+    // The cleanup guard of a runner that died: this sandbox goes, live or not.
+    auto r = remove_sandbox(**mgr, reap);
+    if (!r) std::cerr << "clawcage gc: " << r.error().message() << "\n";
+    return r ? 0 : 1;
   }
   std::set<std::string> ids;
   for (const auto& n : (*mgr)->list()) ids.insert(n);
@@ -48,19 +67,12 @@ int gc(bool dry_run) {
       std::cout << "would remove " << id << "\n";
       continue;
     }
-    auto cg = (*mgr)->open(id);
-    if (cg) {
-      auto d = (*cg)->destroy();
-      if (!d) {
-        std::cerr << "clawcage gc: " << d.error().message() << "\n";
-        ++failures;
-        continue;
-      }
+    auto r = remove_sandbox(**mgr, id);
+    if (!r) {
+      std::cerr << "clawcage gc: " << r.error().message() << "\n";
+      ++failures;
+      continue;
     }
-    std::string dir = std::string(kStateRoot) + "/" + id;
-    unlink((dir + "/state.json").c_str());
-    unlink((dir + "/state.json.tmp").c_str());
-    rmdir(dir.c_str());
     std::cout << "removed " << id << "\n";
     ++removed;
   }
@@ -72,9 +84,11 @@ int gc(bool dry_run) {
 
 void add_gc_command(CLI::App& app, int& exit_code) {
   auto dry = std::make_shared<bool>(false);
+  auto reap = std::make_shared<std::string>();
   CLI::App* c = app.add_subcommand("gc", "remove leftovers of crashed runs (cgroups, state)");
   c->add_flag("--dry-run", *dry, "only list what would be removed");
-  c->callback([dry, &exit_code]() { exit_code = gc(*dry); });
+  c->add_option("--reap", *reap, "remove this sandbox now, even if its init still runs");
+  c->callback([dry, reap, &exit_code]() { exit_code = gc(*dry, *reap); });
 }
 
 }  // namespace clawcage::cli
