@@ -1,8 +1,11 @@
 #include "cli/task_flags.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -85,8 +88,16 @@ Result<bool> prepare_output(const std::string& dir, const spec::Spec& s) {
   auto hg = os::host_id(s.linux.gid_mappings, gid);
   if (hu) uid = *hu;
   if (hg) gid = *hg;
-  if (chown(dir.c_str(), uid, gid) != 0) return system_error("chown", dir);
-  if (chmod(dir.c_str(), 0700) != 0) return system_error("chmod", dir);
+  // Through an fd opened without following links: a component swapped for a symlink after
+  // the policy check cannot make us chown somewhere else.
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, AT_FDCWD, dir.c_str(), &how, sizeof how)));
+  if (!fd) return system_error("open output dir", dir);
+  if (fchownat(fd.get(), "", uid, gid, AT_EMPTY_PATH) != 0) return system_error("chown", dir);
+  std::string magic = "/proc/self/fd/" + std::to_string(fd.get());
+  if (chmod(magic.c_str(), 0700) != 0) return system_error("chmod", dir);
   return created;
 }
 

@@ -66,6 +66,10 @@ Result<MountOp> op_from_mount(const spec::Mount& m, size_t index) {
       op.recursive = true;
       continue;
     }
+    if (o == kNoFollowOption) {
+      op.nofollow = true;
+      continue;
+    }
     if (is_propagation(o)) continue;
     auto it = option_table().find(o);
     if (it != option_table().end()) {
@@ -330,7 +334,10 @@ Result<MountPlan> plan_mounts(const spec::Spec& spec) {
 Result<void> open_mount_sources(MountPlan& plan) {
   for (auto& op : plan.ops) {
     if (op.kind != MountKind::bind) continue;
-    UniqueFd source(::open(op.source.c_str(), O_PATH | O_CLOEXEC));
+    UniqueFd source(
+        op.nofollow ? static_cast<int>(sys_openat2(AT_FDCWD, op.source.c_str(), O_PATH | O_CLOEXEC,
+                                                   RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS))
+                    : ::open(op.source.c_str(), O_PATH | O_CLOEXEC));
     if (!source) {
       Error e = system_error("open bind source", op.source);
       e.add_context("checking " + op.field + ".source");

@@ -11,6 +11,8 @@
 
 namespace clawcage::os {
 
+inline constexpr const char* kNoFollowOption = "x-clawcage-nofollow";
+
 enum class MountKind { bind, proc, tmpfs, sysfs, devpts, mqueue, dev_nodes, mask, readonly };
 
 struct MountOp {
@@ -22,8 +24,12 @@ struct MountOp {
   unsigned long attrs = 0;  // MOUNT_ATTR_* applied afterwards (ro, nosuid, nodev, noexec)
   std::string data;         // "size=64m,mode=1777"
   bool recursive = false;   // rbind
-  int source_fd = -1;       // O_PATH fd of the bind source, set by open_mount_sources
-  std::string field;        // "mounts[3]" for errors
+  // "x-clawcage-nofollow": the source was resolved and checked by policy; opening it
+  // refuses any symlink, so a component swapped for a link after the check fails the task
+  // instead of mounting something else.
+  bool nofollow = false;
+  int source_fd = -1;  // O_PATH fd of the bind source, set by open_mount_sources
+  std::string field;   // "mounts[3]" for errors
 };
 
 struct MountPlan {

@@ -86,13 +86,17 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
     if (v.destination.empty() || v.destination.front() != '/')
       return invalid_field("volumes[" + std::to_string(i) + "].destination",
                            "expected an absolute path");
-    Mount m{v.destination, "bind", v.source, {"rbind", "nosuid", "nodev"}};
+    // Sources were resolved and checked by policy: nothing may follow a link any more.
+    Mount m{v.destination, "bind", v.source, {"rbind", "nosuid", "nodev", "x-clawcage-nofollow"}};
     if (v.readonly) m.options.push_back("ro");
     if (!v.exec) m.options.push_back("noexec");
     s.mounts.push_back(std::move(m));
   }
   if (o.output_dir)
-    s.mounts.push_back({"/output", "bind", *o.output_dir, {"bind", "nosuid", "nodev", "rw"}});
+    s.mounts.push_back({"/output",
+                        "bind",
+                        *o.output_dir,
+                        {"bind", "nosuid", "nodev", "rw", "x-clawcage-nofollow"}});
   if (o.scratch_bytes)
     s.mounts.push_back(
         {"/scratch",

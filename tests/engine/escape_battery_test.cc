@@ -304,6 +304,49 @@ TEST_P(Battery, ThirtyTwoBitSyscallsKillTheProcess) {
   expect_clean(task);
 }
 
+TEST_P(Battery, ImageSymlinksCannotAimMountsAtTheHost) {
+  // An image whose /evil is an absolute symlink to a host directory: a volume mounted at
+  // /evil/sub must land inside the image (RESOLVE_IN_ROOT), never on the host
+  // (CVE-2021-30465 class).
+  std::string host_target = make_temp_dir("hosttarget");
+  std::string rootfs = make_temp_dir("evilroot");
+  ASSERT_EQ(mkdir((rootfs + "/bin").c_str(), 0755), 0);
+  {
+    std::ifstream src("/var/lib/clawcage/images/builtin/rootfs/bin/busybox", std::ios::binary);
+    std::ofstream dst(rootfs + "/bin/busybox", std::ios::binary);
+    dst << src.rdbuf();
+  }
+  chmod((rootfs + "/bin/busybox").c_str(), 0755);
+  ASSERT_EQ(symlink("busybox", (rootfs + "/bin/sh").c_str()), 0);
+  ASSERT_EQ(symlink(host_target.c_str(), (rootfs + "/evil").c_str()), 0);
+  std::string input = make_temp_dir("evilinput");
+  // 1. The link's target does not exist in the image: refused, with the path named.
+  std::string task = unique_name("evil");
+  auto r = run_clawcage({"run", "--isolate", tier(), "--task", task, "--rootfs", rootfs, "--ro",
+                         input + ":/evil/sub", "--", "/bin/sh", "-c", "echo ran"});
+  EXPECT_EQ(r.exit_code, 125) << r.out << r.err;
+  EXPECT_NE(r.err.find("/evil/sub"), std::string::npos) << r.err;
+  EXPECT_NE(access((host_target + "/sub").c_str(), F_OK), 0)
+      << "a mount point was made on the host";
+  expect_clean(task);
+  // 2. It exists in the image: the mount lands there, inside the image.
+  std::string in_image = "/clawcage-evil-target-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir((rootfs + in_image).c_str(), 0755), 0);
+  ASSERT_EQ(unlink((rootfs + "/evil").c_str()), 0);
+  ASSERT_EQ(symlink(in_image.c_str(), (rootfs + "/evil").c_str()), 0);
+  task = unique_name("evil2");
+  r = run_clawcage({"run", "--isolate", tier(), "--task", task, "--rootfs", rootfs, "--ro",
+                    input + ":/evil/sub", "--", "/bin/sh", "-c", "echo ran"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ran\n");
+  EXPECT_NE(access(in_image.c_str(), F_OK), 0) << "created on the host: " << in_image;
+  EXPECT_EQ(access((rootfs + in_image + "/sub").c_str(), F_OK), 0) << "expected inside the image";
+  expect_clean(task);
+  remove_tree(rootfs);
+  remove_tree(host_target);
+  remove_tree(input);
+}
+
 TEST_P(Battery, TempFilesDoNotBleedBetweenTasks) {
   std::string a = unique_name("tmpa");
   auto w =

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <linux/mount.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "spec/task.h"
 #include "spec/tiers/tier.h"
@@ -98,6 +100,28 @@ TEST(MountPlan, MissingBindSourceIsNamedBeforeAnythingIsCreated) {
   ASSERT_FALSE(opened);
   EXPECT_NE(opened.error().message().find("/nonexistent/clawcage-source"), std::string::npos);
   EXPECT_NE(opened.error().message().find("mounts[0].source"), std::string::npos);
+}
+
+TEST(MountPlan, CheckedSourcesFollowNoSymlink) {
+  // A policy-checked source whose component became a symlink is refused, not followed.
+  std::string dir = "/tmp/clawcage-nofollow-" + std::to_string(getpid());
+  mkdir(dir.c_str(), 0755);
+  std::string link = dir + "/link";
+  ASSERT_EQ(symlink("/etc", link.c_str()), 0);
+  spec::Spec s;
+  s.mounts = {{"/in", "bind", link, {"bind", "ro", kNoFollowOption}}};
+  auto plan = plan_mounts(s);
+  ASSERT_TRUE(plan);
+  auto opened = open_mount_sources(*plan);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, ELOOP) << opened.error().message();
+  // Without the option (an OCI bundle's own mounts), the link is followed as runc does.
+  s.mounts[0].options = {"bind", "ro"};
+  auto plain = plan_mounts(s);
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(open_mount_sources(*plain));
+  unlink(link.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace
