@@ -1,3 +1,5 @@
+#include <fcntl.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -10,6 +12,10 @@ std::vector<std::string>& trailing_command() {
 }  // namespace clawcage::cli
 
 int main(int argc, char** argv) {
+  // Started with a standard stream closed, the first fd we open would become it and reach
+  // the sandbox as its stdio: hold 0-2 with /dev/null first.
+  for (int fd = 0; fd < 3; ++fd)
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0) return 125;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) != "--") continue;
     for (int j = i + 1; j < argc; ++j) clawcage::cli::trailing_command().push_back(argv[j]);
