@@ -160,14 +160,10 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   os::CloneOptions clone;
   clone.flags = clone_flags(o.spec);
   clone.cgroup_fd = sb.cgroup_->clone_into_fd();
-  bool placed = false;
-  TRY_ASSIGN(sb.init_, os::spawn_process(
-                           clone,
-                           [&]() {
-                             sb.channel_.close();
-                             return os::run_sandbox_init(plan, child_end);
-                           },
-                           &placed));
+  TRY_ASSIGN(sb.init_, os::spawn_process(clone, [&]() {
+               sb.channel_.close();
+               return os::run_sandbox_init(plan, child_end);
+             }));
   channels.second.close();
   exec_fifo.reset();
   sb.times_.clone_ms = ms_since(t2);

@@ -66,14 +66,13 @@ Result<std::optional<ExitStatus>> ChildProcess::wait(int timeout_ms) {
 }
 
 Result<ChildProcess> spawn_process(const CloneOptions& options,
-                                   const std::function<int()>& child_main, bool* placed) {
+                                   const std::function<int()>& child_main) {
   clone_args args;
   std::memset(&args, 0, sizeof args);
   int pidfd = -1;
   args.flags = options.flags | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
-  *placed = false;
   if (options.cgroup_fd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<uint64_t>(options.cgroup_fd);
@@ -85,8 +84,6 @@ Result<ChildProcess> spawn_process(const CloneOptions& options,
     args.flags &= ~uint64_t(CLONE_INTO_CGROUP);
     args.cgroup = 0;
     pid = syscall(SYS_clone3, &args, sizeof args);
-  } else if (pid >= 0 && options.cgroup_fd >= 0) {
-    *placed = true;
   }
   if (pid < 0) return system_error("clone3", "sandbox init");
   if (pid == 0) {

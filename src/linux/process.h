@@ -54,9 +54,10 @@ struct CloneOptions {
 
 // Runs child_main in a new process (fork semantics, no shared memory). child_main's return
 // value is the child's exit code; it never returns into the caller. Falls back to
-// clone3 without CLONE_INTO_CGROUP when the kernel refuses it (the caller then places it).
+// clone3 without CLONE_INTO_CGROUP when the kernel refuses it: callers place the child in
+// its cgroups themselves either way (v1 hierarchies always need it).
 Result<ChildProcess> spawn_process(const CloneOptions& options,
-                                   const std::function<int()>& child_main, bool* placed_in_cgroup);
+                                   const std::function<int()>& child_main);
 
 // For a child subreaper (PR_SET_CHILD_SUBREAPER): reaps every child that has exited or
 // exits within timeout_ms; returns how many are still alive after it.
