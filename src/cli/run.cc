@@ -119,6 +119,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--memory", f->memory, "memory limit, e.g. 256M");
   c->add_option("--pids", f->pids, "maximum number of processes");
   c->add_option("--cpus", f->cpus, "CPU quota in cores, e.g. 0.5");
+  c->add_option("--cpu-shares", f->cpu_shares,
+                "relative CPU weight under contention (default 1024)");
+  c->add_option("--cpuset-cpus", f->cpuset_cpus, "pin to these CPUs, e.g. 0-1");
   c->add_option("--timeout", f->timeout, "deadline, e.g. 30s; then SIGTERM, then kill");
   c->add_option("--kill-grace", f->kill_grace, "time between SIGTERM and kill (default 2s)");
   c->add_option("--env,-e", f->env, "NAME=VALUE");

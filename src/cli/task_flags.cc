@@ -170,6 +170,8 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
         return invalid_field("--cpus", "expected a number, got \"" + f.cpus + "\"");
       t.cpus = c;
     }
+    t.cpu_shares = f.cpu_shares;
+    t.cpuset_cpus = f.cpuset_cpus;
     TRY_ASSIGN(base, spec::build_task_spec(t));
   }
   TRY_ASSIGN(spec::TierResult tiered, spec::apply_tier(tier, std::move(base)));

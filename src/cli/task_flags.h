@@ -21,6 +21,8 @@ struct TaskFlags {
   std::vector<std::string> ro, rw, env, allow_host_paths;
   std::string output, scratch, memory, cpus, timeout, kill_grace = "2s", cwd = "/", user, hostname;
   std::optional<int64_t> pids;
+  std::optional<int64_t> cpu_shares;
+  std::string cpuset_cpus;
   bool exec_volumes = false;
   bool writable_rootfs = false;
   bool json = false;

@@ -119,6 +119,19 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
     r.cpu->quota = static_cast<int64_t>(*o.cpus * 100000);
     if (*r.cpu->quota < 1000) return invalid_field("cpus", "must be at least 0.01");
   }
+  if (o.cpu_shares) {
+    if (*o.cpu_shares < 2 || *o.cpu_shares > 262144)
+      return invalid_field("cpu-shares", "must be between 2 and 262144");
+    if (!r.cpu) r.cpu = CpuResources{};
+    r.cpu->shares = static_cast<uint64_t>(*o.cpu_shares);
+  }
+  if (!o.cpuset_cpus.empty()) {
+    if (o.cpuset_cpus.find_first_not_of("0123456789,-") != std::string::npos)
+      return invalid_field("cpuset-cpus",
+                           "expected a CPU list like 0-1,3, got \"" + o.cpuset_cpus + "\"");
+    if (!r.cpu) r.cpu = CpuResources{};
+    r.cpu->cpus = o.cpuset_cpus;
+  }
   return s;
 }
 

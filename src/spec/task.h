@@ -33,6 +33,8 @@ struct TaskOptions {
   std::optional<int64_t> memory_bytes;
   std::optional<int64_t> pids;
   std::optional<double> cpus;
+  std::optional<int64_t> cpu_shares;  // relative weight when CPUs are contended (2..262144)
+  std::string cpuset_cpus;            // pinned CPUs, e.g. "0-1"
 };
 
 Result<Spec> build_task_spec(const TaskOptions& options);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,13 @@
 
 namespace clawcage::test {
 namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
 
 void expect_nothing_left(const std::string& task) {
   EXPECT_TRUE(leftover_cgroups(task).empty()) << task;
@@ -70,6 +78,45 @@ TEST(Run, ContainerNamespacesAsPromised) {
   EXPECT_NE(r.out.find(task.substr(0, 63) + "\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("0     100000      65536"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Groups:\t \n"), std::string::npos) << "host groups dropped: " << r.out;
+  expect_nothing_left(task);
+}
+
+TEST(Run, LimitsReachTheKernel) {
+  std::string task = unique_name("limits");
+  pid_t runner = fork();
+  if (runner == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--memory", "64M",
+          "--pids", "32", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--",
+          "/bin/sleep", "2", nullptr);
+    _exit(126);
+  }
+  auto read = [](const std::string& path) {
+    std::ifstream f(path);
+    std::string v;
+    std::getline(f, v);
+    return v;
+  };
+  std::string mem = "/sys/fs/cgroup/memory/clawcage/" + task;
+  for (int i = 0; i < 200 && processes_in_sandbox_cgroups(task).empty(); ++i) usleep(10000);
+  EXPECT_EQ(read(mem + "/memory.limit_in_bytes"), std::to_string(64 << 20));
+  EXPECT_EQ(read(mem + "/memory.memsw.limit_in_bytes"), std::to_string(64 << 20))
+      << "no swap escape";
+  EXPECT_EQ(read("/sys/fs/cgroup/pids/clawcage/" + task + "/pids.max"), "32");
+  EXPECT_EQ(read("/sys/fs/cgroup/cpu/clawcage/" + task + "/cpu.cfs_quota_us"), "50000");
+  EXPECT_EQ(read("/sys/fs/cgroup/cpu/clawcage/" + task + "/cpu.shares"), "512");
+  EXPECT_EQ(read("/sys/fs/cgroup/cpuset/clawcage/" + task + "/cpuset.cpus"), "0");
+  // The sandbox's processes are in those cgroups, not only the directories.
+  auto pids = processes_in_sandbox_cgroups(task);
+  ASSERT_FALSE(pids.empty());
+  std::string cg = read_all("/proc/" + std::to_string(pids.front()) + "/cgroup");
+  EXPECT_NE(cg.find("memory:/clawcage/" + task), std::string::npos) << cg;
+  EXPECT_NE(cg.find("pids:/clawcage/" + task), std::string::npos) << cg;
+  int st = 0;
+  waitpid(runner, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   expect_nothing_left(task);
 }
 
