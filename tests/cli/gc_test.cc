@@ -40,12 +40,8 @@ TEST(Gc, RemovesLeftoversOfACrashByName) {
 
 TEST(Gc, LeavesLiveSandboxesAlone) {
   std::string task = unique_name("gclive");
-  pid_t runner = fork();
-  if (runner == 0) {
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--timeout", "10s",
-          "--", "/bin/sleep", "2", nullptr);
-    _exit(126);
-  }
+  pid_t runner =
+      start_clawcage({"run", "--task", task, "--timeout", "10s", "--", "/bin/sleep", "2"});
   for (int i = 0; i < 200 && access(("/run/clawcage/" + task + "/state.json").c_str(), F_OK) != 0;
        ++i)
     usleep(10000);

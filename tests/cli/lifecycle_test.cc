@@ -35,15 +35,7 @@ class Lifecycle : public ::testing::Test {
   }
   // `clawcage create` with its stdio on files: the init inherits them and outlives create.
   int create(const std::string& id) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      int out = open((bundle_ + "/out").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(out, 1);
-      dup2(out, 2);
-      execl(binary().c_str(), binary().c_str(), "create", "--bundle", bundle_.c_str(), id.c_str(),
-            nullptr);
-      _exit(126);
-    }
+    pid_t pid = start_clawcage({"create", "--bundle", bundle_, id}, bundle_ + "/out");
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;

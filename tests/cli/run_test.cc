@@ -83,16 +83,9 @@ TEST(Run, ContainerNamespacesAsPromised) {
 
 TEST(Run, LimitsReachTheKernel) {
   std::string task = unique_name("limits");
-  pid_t runner = fork();
-  if (runner == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--memory", "64M",
-          "--pids", "32", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--",
-          "/bin/sleep", "2", nullptr);
-    _exit(126);
-  }
+  pid_t runner =
+      start_clawcage({"run", "--task", task, "--memory", "64M", "--pids", "32", "--cpus", "0.5",
+                      "--cpu-shares", "512", "--cpuset-cpus", "0", "--", "/bin/sleep", "2"});
   auto read = [](const std::string& path) {
     std::ifstream f(path);
     std::string v;
@@ -258,12 +251,8 @@ TEST(Run, WritableVolumesAndExecutableInputs) {
 TEST(Run, DuplicateTaskNameIsRefusedWithoutTouchingTheFirst) {
   std::string task = unique_name("dup");
   // Start a long task in the background, then try the same name.
-  pid_t first = fork();
-  if (first == 0) {
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--timeout", "10s",
-          "--", "/bin/sleep", "3", nullptr);
-    _exit(126);
-  }
+  pid_t first =
+      start_clawcage({"run", "--task", task, "--timeout", "10s", "--", "/bin/sleep", "3"});
   for (int i = 0; i < 100 && leftover_cgroups(task).empty(); ++i) usleep(20000);
   auto r = run_clawcage({"run", "--task", task, "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 125);
@@ -278,15 +267,8 @@ TEST(Run, DuplicateTaskNameIsRefusedWithoutTouchingTheFirst) {
 TEST(Run, OperatorSignalKillsTheSandboxAndSaysSo) {
   std::string task = unique_name("operator");
   std::string record = "/tmp/clawcage-record-" + task + ".json";
-  pid_t runner = fork();
-  if (runner == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--record",
-          record.c_str(), "--kill-grace", "300ms", "--", "/bin/sh", "-c", "trap '' TERM; sleep 30",
-          nullptr);
-    _exit(126);
-  }
+  pid_t runner = start_clawcage({"run", "--task", task, "--record", record, "--kill-grace", "300ms",
+                                 "--", "/bin/sh", "-c", "trap '' TERM; sleep 30"});
   for (int i = 0; i < 200 && processes_in_sandbox_cgroups(task).empty(); ++i) usleep(20000);
   usleep(100000);
   kill(runner, SIGTERM);
@@ -304,12 +286,7 @@ TEST(Run, OperatorSignalKillsTheSandboxAndSaysSo) {
 
 TEST(Run, SigkillOfClawcageLeavesNothing) {
   std::string task = unique_name("crash");
-  pid_t runner = fork();
-  if (runner == 0) {
-    execl(binary().c_str(), binary().c_str(), "run", "--task", task.c_str(), "--", "/bin/sleep",
-          "30", nullptr);
-    _exit(126);
-  }
+  pid_t runner = start_clawcage({"run", "--task", task, "--", "/bin/sleep", "30"});
   for (int i = 0; i < 200 && processes_in_sandbox_cgroups(task).empty(); ++i) usleep(20000);
   ASSERT_FALSE(processes_in_sandbox_cgroups(task).empty());
   kill(runner, SIGKILL);

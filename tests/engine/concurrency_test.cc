@@ -27,8 +27,8 @@ TEST(Concurrency, ThirtyTasksEndingEveryWayLeaveNothing) {
     Job j;
     j.task = unique_name("conc");
     j.record = "/tmp/clawcage-record-" + j.task + ".json";
-    std::vector<std::string> args = {"run", "--task", j.task, "--record", j.record, "--ro", tc,
-                                     "--memory", "48M", "--pids", "32"};
+    std::vector<std::string> args = {"run", "--task",   j.task, "--record", j.record, "--ro",
+                                     tc,    "--memory", "48M",  "--pids",   "32"};
     switch (i % 3) {
       case 0:
         j.want = "exited";
@@ -44,19 +44,7 @@ TEST(Concurrency, ThirtyTasksEndingEveryWayLeaveNothing) {
         args.insert(args.end(), {"--", "/t/escape", "memory-bomb", "512"});
         break;
     }
-    j.pid = fork();
-    if (j.pid == 0) {
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, 1);
-      dup2(null, 2);
-      std::vector<char*> argv;
-      std::string bin = binary();
-      argv.push_back(bin.data());
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(bin.c_str(), argv.data());
-      _exit(126);
-    }
+    j.pid = start_clawcage(args);
     jobs.push_back(std::move(j));
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);

@@ -129,6 +129,21 @@ RunOutput run_clawcage(std::vector<std::string> args, int timeout_s, bool with_r
   return out;
 }
 
+pid_t start_clawcage(const std::vector<std::string>& args, const std::string& output_path) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  int out = open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  dup2(out, 1);
+  dup2(out, 2);
+  std::vector<std::string> copy = args;
+  std::string bin = binary();
+  std::vector<char*> argv = {bin.data()};
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(bin.c_str(), argv.data());
+  _exit(126);
+}
+
 std::vector<std::string> leftover_cgroups(const std::string& needle) {
   std::vector<std::string> out;
   DIR* root = opendir("/sys/fs/cgroup");

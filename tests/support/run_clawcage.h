@@ -2,6 +2,8 @@
 // kernel holds afterwards (cgroupfs, mountinfo, /proc) for leak checks.
 #pragma once
 
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -18,6 +20,11 @@ struct RunOutput {
 // A --record file is added and parsed when with_record is true.
 RunOutput run_clawcage(std::vector<std::string> args, int timeout_s = 60, bool with_record = true,
                        const std::string& stdin_data = "");
+
+// Starts `clawcage <args>` in the background with stdout and stderr appended to
+// output_path; returns its pid (the caller waits for it).
+pid_t start_clawcage(const std::vector<std::string>& args,
+                     const std::string& output_path = "/dev/null");
 
 // Every directory under <hierarchy>/clawcage/ whose name contains `needle`, in any hierarchy.
 std::vector<std::string> leftover_cgroups(const std::string& needle = "");
