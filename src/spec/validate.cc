@@ -116,6 +116,8 @@ int rlimit_number(const std::string& name) {
 }
 
 Result<void> validate_spec(const Spec& s) {
+  if (s.process.terminal)
+    return invalid_field("process.terminal", "not supported yet: run with stdio (pipes or files)");
   const auto& caps = s.process.capabilities;
   TRY(check_caps(caps.bounding, "process.capabilities.bounding"));
   TRY(check_caps(caps.effective, "process.capabilities.effective"));

@@ -95,6 +95,10 @@ TEST(SpecValidate, CatchesSemanticErrors) {
   EXPECT_EQ(validate_spec(s).error().message(),
             "process.rlimits[0].type: unknown rlimit \"RLIMIT_BOGUS\"");
   s = *r;
+  s.process.terminal = true;
+  EXPECT_EQ(validate_spec(s).error().message(),
+            "process.terminal: not supported yet: run with stdio (pipes or files)");
+  s = *r;
   s.linux.namespaces = {};
   EXPECT_EQ(validate_spec(s).error().message(), "linux.namespaces: a mount namespace is required");
 }
