@@ -39,6 +39,9 @@ Result<CapabilitySets> resolve_capabilities(const spec::Capabilities& caps) {
   TRY_ASSIGN(s.inheritable, mask_of(caps.inheritable));
   TRY_ASSIGN(s.permitted, mask_of(caps.permitted));
   TRY_ASSIGN(s.ambient, mask_of(caps.ambient));
+  // The kernel raises an ambient capability only if it is permitted and inheritable; specs
+  // (crun's and runc's defaults among them) often list it as ambient alone.
+  s.inheritable |= s.ambient & s.permitted;
   return s;
 }
 

@@ -99,6 +99,13 @@ Result<MountOp> op_from_mount(const spec::Mount& m, size_t index) {
     op.kind = MountKind::devpts;
   } else if (m.type == "mqueue") {
     op.kind = MountKind::mqueue;
+  } else if (m.type == "cgroup" || m.type == "cgroup2") {
+    op.kind = MountKind::cgroup;
+    // Read-only whatever was asked: the sandbox must not move itself between cgroups.
+    op.flags |= MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    op.data.clear();
+    op.fstype = "cgroup2";
+    return op;
   } else {
     return invalid_field(op.field + ".type", "mount type \"" + m.type + "\" is not supported");
   }
@@ -257,7 +264,8 @@ Result<void> apply_op(const MountOp& op, int rootfd) {
     case MountKind::tmpfs:
     case MountKind::sysfs:
     case MountKind::devpts:
-    case MountKind::mqueue: {
+    case MountKind::mqueue:
+    case MountKind::cgroup: {
       TRY_ASSIGN(UniqueFd target, open_target(rootfd, op.destination, false));
       return mount_fs(op, target.get());
     }

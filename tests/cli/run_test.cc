@@ -147,14 +147,47 @@ TEST(Run, RootfsDirectory) {
 TEST(Run, OciBundle) {
   std::string bundle = make_temp_dir("bundle");
   ASSERT_EQ(symlink("/var/lib/clawcage/images/builtin/rootfs", (bundle + "/rootfs").c_str()), 0);
-  auto spec = run_clawcage(
-      {"spec", "--isolate", "container", "--", "/bin/sh", "-c", "echo from-bundle"}, 30, false);
+  auto spec = run_clawcage({"spec", "--isolate", "container", "--", "/bin/sh", "-c",
+                            "echo from-bundle; grep CapAmb /proc/self/status"},
+                           30, false);
   ASSERT_EQ(spec.exit_code, 0) << spec.err;
-  std::ofstream(bundle + "/config.json") << spec.out;
+  // Capabilities as crun's default spec has them: ambient without inheritable.
+  auto j = nlohmann::json::parse(spec.out);
+  std::vector<std::string> caps = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
+  j["process"]["capabilities"] = {{"bounding", caps},
+                                  {"effective", caps},
+                                  {"inheritable", nlohmann::json::array()},
+                                  {"permitted", caps},
+                                  {"ambient", caps}};
+  std::ofstream(bundle + "/config.json") << j.dump();
   std::string task = unique_name("bundle");
   auto r = run_clawcage({"run", "--task", task, "--bundle", bundle});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "from-bundle\n");
+  EXPECT_EQ(r.out, "from-bundle\nCapAmb:\t00000000200000a0\n");
+  expect_nothing_left(task);
+  remove_tree(bundle);
+}
+
+TEST(Run, BundleCgroupMountShowsOnlyTheSandbox) {
+  // runc's and crun's default config.json mount cgroupfs at /sys/fs/cgroup.
+  std::string bundle = make_temp_dir("cgbundle");
+  ASSERT_EQ(symlink("/var/lib/clawcage/images/builtin/rootfs", (bundle + "/rootfs").c_str()), 0);
+  auto spec = run_clawcage({"spec", "--", "/bin/sh", "-c",
+                            "cat /sys/fs/cgroup/cgroup.procs | wc -l; "
+                            "echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null || echo read-only"},
+                           30, false);
+  auto j = nlohmann::json::parse(spec.out);
+  j["mounts"].push_back({{"destination", "/sys/fs/cgroup"},
+                         {"type", "cgroup"},
+                         {"source", "cgroup"},
+                         {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}});
+  std::ofstream(bundle + "/config.json") << j.dump();
+  std::string task = unique_name("cgmount");
+  auto r = run_clawcage({"run", "--task", task, "--bundle", bundle});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The shell, cat and wc: the sandbox's own processes, none of the host's.
+  EXPECT_LE(std::stoi(r.out.empty() ? "0" : r.out), 3) << r.out;
+  EXPECT_NE(r.out.find("read-only"), std::string::npos) << r.out;
   expect_nothing_left(task);
   remove_tree(bundle);
 }
