@@ -163,7 +163,7 @@ TEST(Run, OciBundle) {
   std::string task = unique_name("bundle");
   auto r = run_clawcage({"run", "--task", task, "--bundle", bundle});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "from-bundle\nCapAmb:\t00000000200000a0\n");
+  EXPECT_EQ(r.out, "from-bundle\nCapAmb:\t0000000020000420\n");
   expect_nothing_left(task);
   remove_tree(bundle);
 }
