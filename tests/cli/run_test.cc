@@ -43,6 +43,17 @@ TEST(Run, ExitCodesPassThrough) {
   expect_nothing_left(task);
 }
 
+TEST(Run, AgentsAreDrivenThroughStdio) {
+  // A JSON request on stdin, the answer on stdout, as agent frameworks drive containers.
+  std::string task = unique_name("stdio");
+  auto r =
+      run_clawcage({"run", "--task", task, "--", "/bin/sh", "-c", "read req; echo \"got $req\""},
+                   30, true, "{\"step\": 1}\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "got {\"step\": 1}\n");
+  expect_nothing_left(task);
+}
+
 TEST(Run, SignalDeathIs128PlusN) {
   std::string task = unique_name("signal");
   // chroot tier: no pid namespace, so the task is not a pid 1 that ignores signals.
