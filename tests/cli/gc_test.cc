@@ -38,6 +38,23 @@ TEST(Gc, RemovesLeftoversOfACrashByName) {
   EXPECT_NE(access(dir.c_str(), F_OK), 0);
 }
 
+TEST(Gc, RemovesAbandonedClaims) {
+  // A runner killed between claiming its hidden state dir and renaming it into place.
+  std::string task = unique_name("claim");
+  std::string dir = "/run/clawcage/." + task + ".999999";
+  ASSERT_EQ(mkdir("/run/clawcage", 0711) == 0 || errno == EEXIST, true);
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  std::ofstream(dir + "/state.json") << "{}";
+  // One whose creator lives (this test) stays.
+  std::string live = "/run/clawcage/." + task + "-live." + std::to_string(getpid());
+  ASSERT_EQ(mkdir(live.c_str(), 0700), 0);
+  auto r = run_clawcage({"gc"}, 30, false);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(access(dir.c_str(), F_OK), 0);
+  EXPECT_EQ(access(live.c_str(), F_OK), 0);
+  rmdir(live.c_str());
+}
+
 TEST(Gc, LeavesLiveSandboxesAlone) {
   std::string task = unique_name("gclive");
   pid_t runner =
