@@ -56,6 +56,18 @@ Result<void> write_file(const std::string& path, const std::string& data) {
   return write_file_at(AT_FDCWD, path, data, path);
 }
 
+Result<void> create_file(const std::string& path, const std::string& data, int mode) {
+  TRY_ASSIGN(UniqueFd fd, open_file(path, O_WRONLY | O_CREAT | O_TRUNC, mode));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return system_error("write", path);
+    done += static_cast<size_t>(n);
+  }
+  return ok();
+}
+
 Result<void> make_dirs(const std::string& path, int mode) {
   if (path.empty()) return ok();
   std::string cur;

@@ -16,6 +16,8 @@ Result<std::string> read_fd(int fd);
 Result<void> write_file(const std::string& path, const std::string& data);
 Result<void> write_file_at(int dirfd, const std::string& name, const std::string& data,
                            const std::string& shown_path);
+// Creates or truncates a regular file and writes data to it.
+Result<void> create_file(const std::string& path, const std::string& data, int mode = 0644);
 // mkdir -p; mode applies to created directories.
 Result<void> make_dirs(const std::string& path, int mode = 0755);
 bool path_exists(const std::string& path);

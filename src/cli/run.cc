@@ -33,7 +33,7 @@ int run(TaskFlags& f) {
       r.exit_code = 125;
       std::string line = engine::record_to_json(r) + "\n";
       if (f.json) std::cerr << line;
-      if (!f.record_file.empty()) (void)write_file(f.record_file, line);
+      if (!f.record_file.empty()) (void)create_file(f.record_file, line);
     }
     return 125;
   };
@@ -90,12 +90,8 @@ int run(TaskFlags& f) {
   std::string line = engine::record_to_json(rec) + "\n";
   if (f.json) std::cerr << line;
   if (!f.record_file.empty()) {
-    auto w = write_file(f.record_file, line);
-    if (!w) {
-      // write_file opens without O_CREAT: create it.
-      auto fd = open_file(f.record_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd) (void)!::write(fd->get(), line.data(), line.size());
-    }
+    auto w = create_file(f.record_file, line);
+    if (!w) std::cerr << "clawcage run: " << w.error().message() << "\n";
   }
   if (!rec.cleanup_error.empty() && rec.exit_code == 0) return 125;
   return rec.exit_code;

@@ -261,6 +261,8 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
     auto r = run_clawcage(args);
     EXPECT_EQ(r.exit_code, 125) << c.name << ": " << r.err;
     EXPECT_NE(r.err.find(c.expected_in_error), std::string::npos) << c.name << ": " << r.err;
+    // The record says so too, for whoever reads records instead of stderr.
+    EXPECT_EQ(r.record.is_object() ? r.record.value("cause", "") : "", "spawn_failed") << c.name;
     expect_nothing_left(task);
     // The output dir it would have created is not left behind either.
     EXPECT_NE(access((out_parent + "/" + c.name).c_str(), F_OK), 0) << c.name;

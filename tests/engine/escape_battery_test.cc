@@ -205,14 +205,12 @@ TEST_P(Battery, FdBombIsContained) {
 
 TEST_P(Battery, TimeoutKillsTermIgnoringDoubleForkedTree) {
   std::string task = unique_name("timeout");
-  auto t0 = std::chrono::steady_clock::now();
   // The task name rides along as an ignored argument so the process check is ours alone.
   auto r = attempt(task, {"ignore-term", task}, {"--timeout", "1s", "--kill-grace", "200ms"});
   EXPECT_EQ(r.record.value("cause", ""), "timeout") << r.record.dump() << r.err;
   EXPECT_EQ(r.record.value("killed_by", ""), "deadline");
   EXPECT_EQ(r.exit_code, 137);
   EXPECT_NE(r.out.find("READY"), std::string::npos);
-  (void)t0;
   expect_clean(task);
   EXPECT_TRUE(processes_with_cmdline("ignore-term " + task).empty());
 }
