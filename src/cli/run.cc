@@ -85,6 +85,7 @@ int run(TaskFlags& f) {
     std::cerr << "clawcage run: " << rec.error << "\n";
     if (created_output) rmdir(output_dir.c_str());  // only if still empty
   }
+  for (const auto& w : rec.warnings) std::cerr << "clawcage run: warning: " << w << "\n";
   if (!rec.cleanup_error.empty())
     std::cerr << "clawcage run: cleanup: " << rec.cleanup_error << "\n";
   std::string line = engine::record_to_json(rec) + "\n";

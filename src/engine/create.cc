@@ -11,6 +11,7 @@
 #include "engine/sandbox.h"
 #include "linux/contain.h"
 #include "linux/idmap.h"
+#include "linux/landlock.h"
 #include "linux/seccomp_cache.h"
 #include "spec/validate.h"
 
@@ -38,8 +39,40 @@ Result<std::string> resolve_rootfs(const CreateOptions& o) {
   return out;
 }
 
+// The Landlock scopes the spec asks for, checked against the kernel.
+Result<uint64_t> landlock_scopes(const spec::Spec& s, std::vector<std::string>& warnings) {
+  auto it = s.annotations.find(spec::kLandlockAnnotation);
+  if (it == s.annotations.end() || it->second.empty()) return uint64_t{0};
+  uint64_t scopes = 0;
+  bool required = false;
+  size_t pos = 0;
+  const std::string& list = it->second;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    std::string item =
+        list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? list.size() + 1 : comma + 1;
+    if (item == "signal")
+      scopes |= os::kLandlockScopeSignal;
+    else if (item == "abstract-unix")
+      scopes |= os::kLandlockScopeAbstractUnix;
+    else if (item == "required")
+      required = true;
+    else
+      return invalid_field(std::string("annotations.") + spec::kLandlockAnnotation,
+                           "unknown scope \"" + item + "\" (signal, abstract-unix, required)");
+  }
+  int abi = os::landlock_abi();
+  if (abi >= 6) return scopes;
+  std::string why = "Landlock scoping needs ABI 6 (Linux 6.12); this kernel has " +
+                    (abi ? "ABI " + std::to_string(abi) : std::string("no Landlock"));
+  if (required) return make_error("apply Landlock scopes", spec::kLandlockAnnotation, why);
+  warnings.push_back(why + ": tasks are not kept from signalling processes outside the sandbox");
+  return uint64_t{0};
+}
+
 // Turns the spec into everything the child needs, before anything is created.
-Result<os::InitPlan> prepare_init_plan(const CreateOptions& o) {
+Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::string>& warnings) {
   const spec::Spec& s = o.spec;
   os::InitPlan plan;
   TRY_ASSIGN(plan.rootfs, resolve_rootfs(o));
@@ -58,6 +91,10 @@ Result<os::InitPlan> prepare_init_plan(const CreateOptions& o) {
   TRY_ASSIGN(plan.capabilities, os::resolve_capabilities(s.process.capabilities));
   TRY_ASSIGN(plan.rlimits, os::resolve_rlimits(s.process.rlimits));
   plan.no_new_privileges = s.process.no_new_privileges;
+  TRY_ASSIGN(plan.landlock_scopes, landlock_scopes(s, warnings));
+  if (plan.landlock_scopes && !plan.no_new_privileges)
+    return invalid_field(std::string("annotations.") + spec::kLandlockAnnotation,
+                         "Landlock needs process.noNewPrivileges");
   plan.oom_score_adj = s.process.oom_score_adj;
   plan.uid = s.process.user.uid;
   plan.gid = s.process.user.gid;
@@ -101,8 +138,8 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   auto t0 = Clock::now();
   TRY(check_sandbox_id(o.id));
   TRY(spec::validate_spec(o.spec));
-  TRY_ASSIGN(os::InitPlan plan, prepare_init_plan(o));
   Sandbox sb;
+  TRY_ASSIGN(os::InitPlan plan, prepare_init_plan(o, sb.warnings_));
   sb.id_ = o.id;
   sb.detached_ = o.detached;
   sb.annotations_ = o.spec.annotations;

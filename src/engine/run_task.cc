@@ -64,6 +64,7 @@ TaskRecord run_task(os::CgroupManager& cgroups, CreateOptions options, const Sup
   if (sup.timeout_ms > 0) deadline = Clock::now() + std::chrono::milliseconds(sup.timeout_ms);
   auto started = sb.start();
   rec.setup = sb.setup_times();
+  rec.warnings = sb.warnings();
   if (!started) {
     rec.cause = ExitCause::spawn_failed;
     rec.error = started.error().message();
@@ -159,6 +160,7 @@ std::string record_to_json(const TaskRecord& r) {
   if (!r.killed_by.empty()) j["killed_by"] = r.killed_by;
   if (!r.error.empty()) j["error"] = r.error;
   if (!r.cleanup_error.empty()) j["cleanup_error"] = r.cleanup_error;
+  if (!r.warnings.empty()) j["warnings"] = r.warnings;
   return j.dump();
 }
 

@@ -32,7 +32,8 @@ struct TaskRecord {
   SetupTimes setup;
   double teardown_ms = 0;  // kill, cgroup removal, state removal
   std::vector<std::string> controls;
-  std::string cleanup_error;  // non-empty if anything could not be removed
+  std::string cleanup_error;          // non-empty if anything could not be removed
+  std::vector<std::string> warnings;  // best-effort controls this kernel could not apply
 };
 
 TaskRecord run_task(os::CgroupManager& cgroups, CreateOptions options,

@@ -52,6 +52,8 @@ class Sandbox {
   pid_t pid() const { return init_.pid(); }
   Status status() const { return status_; }
   const SetupTimes& setup_times() const { return times_; }
+  // What was asked for but could not be applied on this kernel (best-effort controls).
+  const std::vector<std::string>& warnings() const { return warnings_; }
   os::Cgroup& cgroup() { return *cgroup_; }
 
   Result<void> start();
@@ -81,6 +83,7 @@ class Sandbox {
   os::SyncChannel channel_;
   Status status_ = Status::created;
   SetupTimes times_;
+  std::vector<std::string> warnings_;
   bool destroyed_ = false;
 };
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/files.h"
+#include "linux/landlock.h"
 
 namespace clawcage::os {
 
@@ -146,6 +147,8 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   syscall(SYS_close_range, keep + 1, ~0U, 0);
   if (plan.no_new_privileges)
     TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
+  // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
+  if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
   // Seccomp is the last step: everything above needed syscalls the profile may refuse.
   if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
   std::vector<char*> argv, envp;

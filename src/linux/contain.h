@@ -35,6 +35,8 @@ struct InitPlan {
   std::string cwd = "/";
   std::vector<std::string> args;
   std::vector<std::string> env;
+  // Landlock scopes (signals, abstract unix sockets) applied after no_new_privs; 0: none.
+  uint64_t landlock_scopes = 0;
   // Detached sandboxes (OCI create/start in separate processes): the init outlives its
   // creator and waits for `start` on this fifo (O_PATH fd) instead of the channel.
   int exec_fifo_fd = -1;

@@ -15,7 +15,18 @@ inline constexpr const char* kNoFollowOption = "x-clawcage-nofollow";
 
 // cgroup: a read-only cgroup2 view of the sandbox's own cgroup (its cgroup namespace root);
 // "cgroup" (v1) requests get the same view.
-enum class MountKind { bind, proc, tmpfs, sysfs, devpts, mqueue, cgroup, dev_nodes, mask, readonly };
+enum class MountKind {
+  bind,
+  proc,
+  tmpfs,
+  sysfs,
+  devpts,
+  mqueue,
+  cgroup,
+  dev_nodes,
+  mask,
+  readonly
+};
 
 struct MountOp {
   MountKind kind = MountKind::bind;

@@ -172,7 +172,8 @@ Result<void> validate_spec(const Spec& s) {
     if (m.type == "bind" && (m.source.empty() || m.source.front() != '/'))
       return invalid_field(f + ".source", "a bind source must be an absolute host path");
     if ((m.type == "cgroup" || m.type == "cgroup2") && !s.has_namespace("cgroup"))
-      return invalid_field(f + ".type", "a cgroup mount needs a cgroup namespace (it would show the host's)");
+      return invalid_field(f + ".type",
+                           "a cgroup mount needs a cgroup namespace (it would show the host's)");
     if ((m.type == "sysfs") && !s.has_namespace("network"))
       return invalid_field(f + ".type", "sysfs needs a network namespace");
   }

@@ -8,10 +8,12 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -287,6 +289,44 @@ TEST_P(Battery, TerminalInjectionIsBlocked) {
   close(master);
   EXPECT_NE(out.find("BLOCKED tiocsti EPERM"), std::string::npos) << tier() << ": " << out;
   expect_clean(task);
+}
+
+TEST_P(Battery, CannotSignalAnotherTaskOrReachHostAbstractSockets) {
+  // A victim task in the container tier, running under the same host uid (100000).
+  std::string victim = unique_name("victim");
+  pid_t runner =
+      start_clawcage({"run", "--task", victim, "--timeout", "20s", "--", "/bin/sleep", "10"});
+  std::vector<int> pids;
+  for (int i = 0; i < 200 && (pids = processes_in_sandbox_cgroups(victim)).empty(); ++i)
+    usleep(10000);
+  ASSERT_FALSE(pids.empty());
+  std::string task = unique_name("signaller");
+  auto r = attempt(task, {"kill", std::to_string(pids.front())});
+  EXPECT_NE(r.out.find("BLOCKED kill"), std::string::npos) << tier() << ": " << r.out << r.err;
+  EXPECT_TRUE(processes_with_cmdline("--task " + victim).size() > 0 ||
+              !processes_in_sandbox_cgroups(victim).empty())
+      << "the victim died";
+  // A host service on an abstract unix socket (the chroot tier shares the host's network
+  // namespace, where such sockets live): not reachable from any tier.
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un u{};
+  u.sun_family = AF_UNIX;
+  std::string name = "clawcage-test-" + std::to_string(getpid()) + "-" + tier();
+  std::memcpy(u.sun_path + 1, name.data(), name.size());
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&u),
+                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())),
+            0);
+  listen(s, 4);
+  std::string task2 = unique_name("abstract");
+  auto c = attempt(task2, {"connect-abstract", name});
+  close(s);
+  EXPECT_NE(c.out.find("BLOCKED connect-abstract"), std::string::npos)
+      << tier() << ": " << c.out << c.err;
+  kill(runner, SIGTERM);
+  waitpid(runner, nullptr, 0);
+  expect_clean(task);
+  expect_clean(task2);
+  expect_clean(victim);
 }
 
 TEST_P(Battery, ThirtyTwoBitSyscallsKillTheProcess) {

@@ -107,6 +107,16 @@ TEST(Tiers, StrictDropsEverythingAndDeniesEscapes) {
   EXPECT_TRUE(validate_spec(s));
 }
 
+TEST(Tiers, EveryTierScopesSignalsWithLandlockAndStrictRequiresIt) {
+  auto c = apply_chroot_tier(base());
+  auto k = apply_container_tier(base());
+  auto s = apply_strict_tier(base());
+  ASSERT_TRUE(c && k && s);
+  EXPECT_EQ(c->spec.annotations.at(kLandlockAnnotation), "signal,abstract-unix");
+  EXPECT_EQ(k->spec.annotations.at(kLandlockAnnotation), "signal,abstract-unix");
+  EXPECT_EQ(s->spec.annotations.at(kLandlockAnnotation), "signal,abstract-unix,required");
+}
+
 TEST(Tiers, StrictKeepsGivenLimits) {
   TaskOptions t;
   t.rootfs = "/r";

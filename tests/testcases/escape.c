@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,6 +172,20 @@ int main(int argc, char** argv) {
   if (!strcmp(a, "fd-bomb")) return fd_bomb(atol(arg[0] ? arg : "100000"));
   if (!strcmp(a, "ignore-term")) return ignore_term();
   if (!strcmp(a, "connect")) return connect_to(arg);
+  if (!strcmp(a, "kill")) return check(kill(atoi(arg), SIGKILL), "kill");
+  if (!strcmp(a, "connect-abstract")) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return blocked("socket");
+    struct sockaddr_un u;
+    memset(&u, 0, sizeof u);
+    u.sun_family = AF_UNIX;
+    size_t n = strlen(arg);
+    if (n > sizeof u.sun_path - 2) n = sizeof u.sun_path - 2;
+    memcpy(u.sun_path + 1, arg, n); /* abstract: leading NUL */
+    return check(connect(s, (struct sockaddr*)&u,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)),
+                 "connect-abstract");
+  }
   if (!strcmp(a, "int80")) {
     /* The 32-bit syscall ABI from a 64-bit process: getpid (20) through int 0x80. */
     long ret;

@@ -24,8 +24,17 @@ Result<TierResult> apply_chroot_tier(Spec spec) {
   private_tmp(spec, TierDefaults{}.tmp_bytes, /*force=*/false);
   spec.annotations[kRootSwitchAnnotation] = "chroot";
   spec.annotations[kTierAnnotation] = "chroot";
-  out.controls = {"namespaces:mount,user", "chroot",  "capabilities:none", "no_new_privs",
-                  "tmp:private-tmpfs",     "rlimits", "cgroup-limits"};
+  // Without a pid namespace the task sees host processes: its own Landlock domain keeps it
+  // from signalling or ptracing them, and from host abstract unix sockets.
+  spec.annotations[kLandlockAnnotation] = "signal,abstract-unix";
+  out.controls = {"namespaces:mount,user",
+                  "chroot",
+                  "capabilities:none",
+                  "no_new_privs",
+                  "landlock-scope:signal,abstract-unix",
+                  "tmp:private-tmpfs",
+                  "rlimits",
+                  "cgroup-limits"};
   out.spec = std::move(spec);
   return out;
 }

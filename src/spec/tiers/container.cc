@@ -52,10 +52,12 @@ Result<TierResult> apply_container_tier(Spec spec) {
   add_unique(spec.linux.readonly_paths, default_readonly_paths());
   spec.annotations[kRootSwitchAnnotation] = "pivot_root";
   spec.annotations[kTierAnnotation] = "container";
+  spec.annotations[kLandlockAnnotation] = "signal,abstract-unix";
   out.controls = {"namespaces:user,pid,mount,ipc,uts,network,cgroup",
                   "pivot_root",
                   "capabilities:reduced",
                   "no_new_privs",
+                  "landlock-scope:signal,abstract-unix",
                   "seccomp:default",
                   "network:none(loopback down)",
                   "tmp:private-tmpfs",

@@ -70,10 +70,12 @@ Result<TierResult> apply_strict_tier(Spec spec, const TierDefaults& defaults) {
   ensure_limits(s, defaults);
   add_unique(s.linux.masked_paths, co_tenant_statistics_paths());
   s.annotations[kTierAnnotation] = "strict";
+  s.annotations[kLandlockAnnotation] = "signal,abstract-unix,required";
   out.controls = {"namespaces:user,pid,mount,ipc,uts,network,cgroup",
                   "pivot_root",
                   "capabilities:none",
                   "no_new_privs",
+                  "landlock-scope:signal,abstract-unix(required)",
                   "seccomp:default+strict(no namespaces, mount, keyctl, bpf, ptrace, id changes)",
                   "network:none(loopback down)",
                   "rootfs:read-only",
