@@ -46,8 +46,7 @@ int guard_main(void* raw) {
 
 }  // namespace
 
-Result<CleanupGuard> CleanupGuard::start(const std::string& id, const std::string& state_root) {
-  (void)state_root;  // `clawcage gc --reap` knows it
+Result<CleanupGuard> CleanupGuard::start(const std::string& id) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return system_error("pipe2", "cleanup guard");
   UniqueFd read_end(fds[0]), write_end(fds[1]);

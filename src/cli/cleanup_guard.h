@@ -1,6 +1,6 @@
 // A small process that outlives a SIGKILLed `clawcage run` just long enough to remove its
 // sandbox: it waits on a pipe; EOF without the "done" byte means the runner died, and it
-// then kills and removes the sandbox's cgroup and state dir by name.
+// then execs `clawcage gc --reap ID`, which kills and removes the sandbox by name.
 #pragma once
 
 #include <sys/types.h>
@@ -14,7 +14,7 @@ namespace clawcage::cli {
 
 class CleanupGuard {
  public:
-  static Result<CleanupGuard> start(const std::string& sandbox_id, const std::string& state_root);
+  static Result<CleanupGuard> start(const std::string& sandbox_id);
   CleanupGuard() = default;
   CleanupGuard(CleanupGuard&&) = default;
   CleanupGuard& operator=(CleanupGuard&&) = default;

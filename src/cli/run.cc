@@ -73,7 +73,7 @@ int run(TaskFlags& f) {
   engine::Supervision sup{timeout_ms, grace_ms, sfd};
   std::string id = opts->id;
   // Started before the sandbox exists, so a SIGKILL at any later point is covered.
-  auto guard = CleanupGuard::start(id, kStateRoot);
+  auto guard = CleanupGuard::start(id);
   if (!guard) return fail(guard.error(), id);
   engine::TaskRecord rec = engine::run_task(**cgroups, std::move(opts).value(), sup);
   guard->dismiss();
