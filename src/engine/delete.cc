@@ -73,6 +73,31 @@ Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& stat
   return ok();
 }
 
+Sandbox::Sandbox(Sandbox&& o) noexcept {
+  *this = std::move(o);
+}
+
+Sandbox& Sandbox::operator=(Sandbox&& o) noexcept {
+  if (this == &o) return *this;
+  if (!id_.empty() && !destroyed_) (void)destroy();
+  id_ = std::move(o.id_);
+  state_dir_ = std::move(o.state_dir_);
+  bundle_ = std::move(o.bundle_);
+  annotations_ = std::move(o.annotations_);
+  detached_ = o.detached_;
+  cgroup_ = std::move(o.cgroup_);
+  init_ = std::move(o.init_);
+  channel_ = std::move(o.channel_);
+  status_ = o.status_;
+  times_ = o.times_;
+  warnings_ = std::move(o.warnings_);
+  destroyed_ = o.destroyed_;
+  o.id_.clear();
+  o.state_dir_.clear();
+  o.destroyed_ = true;
+  return *this;
+}
+
 Sandbox::~Sandbox() {
   if (!id_.empty()) (void)destroy();
 }

@@ -44,8 +44,9 @@ struct SetupTimes {
 class Sandbox {
  public:
   static Result<Sandbox> create(os::CgroupManager& cgroups, CreateOptions options);
-  Sandbox(Sandbox&&) = default;
-  Sandbox& operator=(Sandbox&&) = default;
+  // A moved-from sandbox owns nothing and its destructor does nothing.
+  Sandbox(Sandbox&& other) noexcept;
+  Sandbox& operator=(Sandbox&& other) noexcept;
   ~Sandbox();  // destroys whatever is still held
 
   const std::string& id() const { return id_; }

@@ -14,7 +14,7 @@ namespace clawcage::os {
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
   if (this != &o) {
-    this->~ChildProcess();
+    kill_and_reap();
     pid_ = std::exchange(o.pid_, -1);
     pidfd_ = std::move(o.pidfd_);
     reaped_ = o.reaped_;
@@ -23,12 +23,17 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
 }
 
 ChildProcess::~ChildProcess() {
+  kill_and_reap();
+}
+
+void ChildProcess::kill_and_reap() {
   if (pid_ > 0 && !reaped_ && pidfd_) {
     (void)syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
     siginfo_t info;
     while (waitid(P_PIDFD, pidfd_.get(), &info, WEXITED) != 0 && errno == EINTR) {
     }
   }
+  reaped_ = true;
 }
 
 Result<void> ChildProcess::signal(int sig) const {

@@ -42,6 +42,7 @@ class ChildProcess {
   Result<std::optional<ExitStatus>> wait(int timeout_ms);
 
  private:
+  void kill_and_reap();
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   bool reaped_ = false;
