@@ -180,10 +180,12 @@ Result<Process> parse_process(const Field& f) {
     TRY_ASSIGN(int64_t v, f.at("oomScoreAdj").integer(-1000, 1000));
     p.oom_score_adj = static_cast<int>(v);
   }
-  if (f.has("apparmorProfile") && !f.value().at("apparmorProfile").get<std::string>().empty())
-    return f.at("apparmorProfile").fail("not supported: AppArmor is not available on this host");
-  if (f.has("selinuxLabel") && !f.value().at("selinuxLabel").get<std::string>().empty())
-    return f.at("selinuxLabel").fail("not supported: SELinux is not available on this host");
+  for (const char* label : {"apparmorProfile", "selinuxLabel"}) {
+    if (!f.has(label)) continue;
+    TRY_ASSIGN(std::string value, f.at(label).string());
+    if (!value.empty())
+      return f.at(label).fail("not supported: neither AppArmor nor SELinux is active on this host");
+  }
   return p;
 }
 
@@ -281,8 +283,11 @@ Result<Seccomp> parse_seccomp_field(const Field& f) {
   TRY(optional_member(f, "architectures", s.architectures,
                       [](const Field& x) { return x.strings(); }));
   TRY(optional_member(f, "flags", s.flags, [](const Field& x) { return x.strings(); }));
-  if (f.has("listenerPath") && !f.value().at("listenerPath").get<std::string>().empty())
-    return f.at("listenerPath").fail("not supported: seccomp notify listeners");
+  if (f.has("listenerPath")) {
+    TRY_ASSIGN(std::string listener, f.at("listenerPath").string());
+    if (!listener.empty())
+      return f.at("listenerPath").fail("not supported: seccomp notify listeners");
+  }
   if (f.has("syscalls")) {
     Field list = f.at("syscalls");
     TRY_ASSIGN(size_t n, list.array_size());
@@ -476,7 +481,12 @@ Result<json> parse_json(const std::string& text, const std::string& what) {
 
 Result<Spec> parse_spec(const std::string& json_text) {
   TRY_ASSIGN(json doc, parse_json(json_text, "config.json"));
-  return parse_document(doc);
+  // Every access is type-checked; this is the last net, so no exception leaves the layer.
+  try {
+    return parse_document(doc);
+  } catch (const json::exception& e) {
+    return make_error("parse", "config.json", e.what());
+  }
 }
 
 Result<Spec> load_spec_file(const std::string& path) {
@@ -486,7 +496,11 @@ Result<Spec> load_spec_file(const std::string& path) {
 
 Result<Seccomp> parse_seccomp(const std::string& json_text, const std::string& field_prefix) {
   TRY_ASSIGN(json doc, parse_json(json_text, field_prefix));
-  return parse_seccomp_field(Field(doc, field_prefix));
+  try {
+    return parse_seccomp_field(Field(doc, field_prefix));
+  } catch (const json::exception& e) {
+    return make_error("parse", field_prefix, e.what());
+  }
 }
 
 Result<Seccomp> default_seccomp_profile() {

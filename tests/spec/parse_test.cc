@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "spec/validate.h"
 
 namespace clawcage::spec {
@@ -101,6 +103,51 @@ TEST(SpecValidate, CatchesSemanticErrors) {
   s = *r;
   s.linux.namespaces = {};
   EXPECT_EQ(validate_spec(s).error().message(), "linux.namespaces: a mount namespace is required");
+}
+
+// Every node of a full config replaced by every JSON type: parsing gives a result or an
+// error naming a field, and never throws or crashes.
+void mutate_all(nlohmann::json& node, nlohmann::json& root, int& checked) {
+  static const nlohmann::json kValues[] = {
+      nullptr, 1, -1, "x", nlohmann::json::array(), nlohmann::json::object(), true, 1.5};
+  for (const auto& v : kValues) {
+    nlohmann::json saved = node;
+    node = v;
+    auto r = parse_spec(root.dump());
+    if (!r) {
+      // Named by our own checks, not by the JSON library's last-resort exception.
+      EXPECT_EQ(r.error().message().find("json.exception"), std::string::npos)
+          << r.error().message();
+    }
+    ++checked;
+    node = saved;
+  }
+  if (node.is_object())
+    for (auto& [k, child] : node.items()) mutate_all(child, root, checked);
+  if (node.is_array())
+    for (auto& child : node) mutate_all(child, root, checked);
+}
+
+TEST(SpecParse, NoInputCrashesTheParser) {
+  // A rich config: the strict tier's, with a seccomp profile, mounts and limits.
+  auto full = parse_spec(kMinimal);
+  ASSERT_TRUE(full);
+  Spec s = *full;
+  s.linux.seccomp =
+      Seccomp{"SCMP_ACT_ERRNO",
+              1u,
+              {"SCMP_ARCH_X86_64"},
+              {},
+              {{{"clone"}, "SCMP_ACT_ALLOW", std::nullopt, {{0, 1, 1, "SCMP_CMP_MASKED_EQ"}}}}};
+  s.mounts = {{"/tmp", "tmpfs", "tmpfs", {"nosuid"}}};
+  s.linux.resources.memory = MemoryResources{};
+  s.linux.resources.memory->limit = 1 << 20;
+  s.linux.uid_mappings = {{0, 100000, 65536}};
+  s.process.rlimits = {{"RLIMIT_NOFILE", 10, 10}};
+  nlohmann::json root = nlohmann::json::parse(to_json(s));
+  int checked = 0;
+  mutate_all(root, root, checked);
+  EXPECT_GT(checked, 200);
 }
 
 TEST(SpecParse, DefaultSeccompProfileLoads) {
