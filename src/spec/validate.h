@@ -12,10 +12,10 @@ int capability_number(const std::string& name);  // -1 if unknown
 int rlimit_number(const std::string& name);      // -1 if unknown
 // Annotation keys clawcage reads.
 inline constexpr const char* kTierAnnotation = "run.clawcage.tier";
-inline constexpr const char* kRootSwitchAnnotation =
-    "run.clawcage.root-switch";
+inline constexpr const char* kRootSwitchAnnotation = "run.clawcage.root-switch";
 // Comma list of "signal", "abstract-unix", and "required" (fail if the kernel lacks it;
 // without it the scopes are best effort and a missing one is reported as a warning).
-inline constexpr const char* kLandlockAnnotation = "run.clawcage.landlock-scope";  // pivot_root|chroot
+inline constexpr const char* kLandlockAnnotation =
+    "run.clawcage.landlock-scope";  // pivot_root|chroot
 
 }  // namespace clawcage::spec
