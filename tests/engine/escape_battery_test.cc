@@ -99,6 +99,13 @@ TEST_P(Battery, KernelEscapes) {
        Expect::blocked,
        Expect::blocked},
       {"host-fds", {"fds"}, Expect::blocked, Expect::blocked, Expect::blocked},
+      // Kernel knobs: sysctls, the magic SysRq trigger, sysfs.
+      {"write-sysctl", {"write", "/proc/sys/kernel/hostname"}, Expect::blocked, Expect::blocked,
+       Expect::blocked},
+      {"write-sysrq", {"write", "/proc/sysrq-trigger"}, Expect::blocked, Expect::blocked,
+       Expect::blocked},
+      {"write-sysfs", {"write", "/sys/kernel/mm/transparent_hugepage/enabled"}, Expect::blocked,
+       Expect::blocked, Expect::blocked},
   };
   // A host fd without O_CLOEXEC, as a careless parent would leave one: it must not arrive.
   int leaked = open("/etc/hostname", O_RDONLY);
