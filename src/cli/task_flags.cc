@@ -112,6 +112,16 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
   spec::Spec base;
   if (!f.bundle.empty()) {
     if (!f.rootfs.empty()) return invalid_field("--bundle", "give either --bundle or --rootfs");
+    // A bundle's config.json is the whole request: flags that would edit it are refused
+    // rather than silently dropped.
+    bool edits = !f.ro.empty() || !f.rw.empty() || !f.env.empty() || !f.output.empty() ||
+                 !f.scratch.empty() || !f.memory.empty() || !f.cpus.empty() || f.pids ||
+                 f.cpu_shares || !f.cpuset_cpus.empty() || !f.user.empty() || !f.hostname.empty() ||
+                 f.cwd != "/" || f.writable_rootfs;
+    if (edits)
+      return invalid_field("--bundle",
+                           "volume, limit and process flags apply to images and --rootfs; "
+                           "a bundle's are in its config.json");
     TRY_ASSIGN(base, spec::load_spec_file(f.bundle + "/config.json"));
     o.bundle_dir = f.bundle;
     if (!f.command.empty()) base.process.args = f.command;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -227,6 +228,9 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
       {"bad-timeout", {"--timeout", "soon", "--", "/bin/true"}, "--timeout: expected a number"},
       {"no-command", {}, "command: required"},
       {"bad-volume-spec", {"--ro", "/tmp", "--", "/bin/true"}, "expected SRC:DST"},
+      {"bundle-with-volume",
+       {"--bundle", "FILE_BUNDLE", "--ro", "/tmp:/in", "--", "/bin/true"},
+       "a bundle's are in its config.json"},
       // Fails inside the sandbox init, after the cgroup, namespaces and some mounts exist.
       {"mount-under-a-file", {"--bundle", "FILE_BUNDLE", "--", "/bin/true"}, "mounts[0]"},
       {"rlimit-above-hard",
@@ -256,7 +260,10 @@ TEST(Run, BadInputGivesClearErrorAndLeavesNothing) {
       if (a == "FILE_BUNDLE") a = file_bundle;
     }
     std::string task = unique_name(c.name);
-    std::vector<std::string> args = {"run", "--task", task, "--output", out_parent + "/" + c.name};
+    // An output dir it might create, to check that it does not (bundles take none).
+    bool bundle = std::find(c.args.begin(), c.args.end(), "--bundle") != c.args.end();
+    std::vector<std::string> args = {"run", "--task", task};
+    if (!bundle) args.insert(args.end(), {"--output", out_parent + "/" + c.name});
     args.insert(args.end(), c.args.begin(), c.args.end());
     auto r = run_clawcage(args);
     EXPECT_EQ(r.exit_code, 125) << c.name << ": " << r.err;
