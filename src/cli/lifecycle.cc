@@ -1,10 +1,12 @@
 // The OCI lifecycle as separate commands, runc-style: create leaves the init waiting on an
 // exec fifo, start releases it, state/kill/delete find it by id.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "base/files.h"
@@ -112,6 +114,35 @@ void add_lifecycle_commands(CLI::App& app, int& exit_code) {
       return;
     }
     exit_code = report("kill", engine::kill_detached(**cgroups, kStateRoot, *id, *sig));
+  });
+
+  auto json = std::make_shared<bool>(false);
+  CLI::App* l = app.add_subcommand("list", "list sandboxes: id, status, pid, bundle");
+  l->add_flag("--json", *json, "one JSON array of OCI states");
+  l->callback([json, &exit_code] {
+    std::vector<std::string> ids;
+    if (DIR* d = opendir(kStateRoot)) {
+      while (dirent* e = readdir(d))
+        if (e->d_name[0] != '.') ids.push_back(e->d_name);
+      closedir(d);
+    }
+    std::sort(ids.begin(), ids.end());
+    std::string out = *json ? "[" : "ID\tSTATUS\tPID\tBUNDLE\n";
+    bool first = true;
+    for (const auto& i : ids) {
+      auto st = engine::load_state(kStateRoot, i);
+      if (!st) continue;  // removed meanwhile, or not ours
+      if (*json) {
+        out += (first ? "" : ",") + engine::state_to_json(*st);
+      } else {
+        out +=
+            st->id + "\t" + st->status + "\t" + std::to_string(st->pid) + "\t" + st->bundle + "\n";
+      }
+      first = false;
+    }
+    if (*json) out += "]\n";
+    std::cout << out;
+    exit_code = 0;
   });
 
   auto force = std::make_shared<bool>(false);

@@ -78,6 +78,12 @@ TEST_F(Lifecycle, CreateWaitsStartRunsDeleteRemoves) {
   for (int i = 0; i < 200 && status(id) != "stopped"; ++i) usleep(10000);
   EXPECT_EQ(status(id), "stopped");
   EXPECT_NE(output().find("payload-ran"), std::string::npos);
+  auto list = run_clawcage({"list", "--json"}, 30, false);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  bool listed = false;
+  for (const auto& st : nlohmann::json::parse(list.out))
+    listed = listed || (st.value("id", "") == id && st.value("status", "") == "stopped");
+  EXPECT_TRUE(listed) << list.out;
   auto again = run_clawcage({"start", id}, 30, false);
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("not created"), std::string::npos) << again.err;
