@@ -29,6 +29,12 @@ struct ArchiveCloser {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
+// libarchive may have no message to give (NULL).
+std::string archive_message(archive* a) {
+  const char* m = archive_error_string(a);
+  return m ? m : "malformed archive";
+}
+
 int open_in_root(int rootfd, const std::string& rel, int flags) {
   open_how how;
   std::memset(&how, 0, sizeof how);
@@ -213,8 +219,7 @@ class Unpacker {
     for (;;) {
       int r = archive_read_data_block(a, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) return ok();
-      if (r != ARCHIVE_OK)
-        return make_error("read layer", layer_ + ": " + rel, archive_error_string(a));
+      if (r != ARCHIVE_OK) return make_error("read layer", layer_ + ": " + rel, archive_message(a));
       stats_.bytes += size;
       if (stats_.bytes > policy_.max_bytes)
         return make_error("unpack", layer_,
@@ -298,14 +303,14 @@ Result<UnpackStats> unpack_layer(const std::string& layer, const std::string& ta
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
   if (archive_read_open_filename(a.get(), layer.c_str(), 1 << 16) != ARCHIVE_OK)
-    return make_error("read layer", layer, archive_error_string(a.get()));
+    return make_error("read layer", layer, archive_message(a.get()));
   Unpacker unpacker(layer, root.get(), policy);
   for (;;) {
     archive_entry* e = nullptr;
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-      return make_error("read layer", layer, archive_error_string(a.get()));
+      return make_error("read layer", layer, archive_message(a.get()));
     TRY(unpacker.entry(a.get(), e));
   }
   return unpacker.stats();
