@@ -8,7 +8,7 @@ build=${1:-build}
 [ "$(id -u)" = 0 ] || { echo "setup: run as root" >&2; exit 1; }
 
 packages=(build-essential cmake ninja-build pkg-config clang-format
-          libseccomp-dev nlohmann-json3-dev libcli11-dev libarchive-dev
+          libseccomp-dev nlohmann-json3-dev libcli11-dev libarchive-dev nettle-dev
           libgtest-dev libgmock-dev busybox-static file)
 missing=()
 for p in "${packages[@]}"; do
