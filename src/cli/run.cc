@@ -108,6 +108,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--task", f->task, "task name (names its cgroup and records)");
   c->add_option("--rootfs", f->rootfs, "run on a plain directory instead of the built-in image");
   c->add_option("--bundle", f->bundle, "run an OCI bundle (config.json + rootfs)");
+  c->add_option("--image", f->image, "run an imported image: name:tag or @sha256:...");
+  c->add_option("--store", f->store, "image store directory (default /var/lib/clawcage/store)");
   c->add_option("--ro", f->ro,
                 "SRC:DST[:exec] shared input, always read-only, noexec unless :exec");
   c->add_option("--rw", f->rw, "SRC:DST writable volume");

@@ -12,6 +12,7 @@
 
 #include "base/files.h"
 #include "cli/commands.h"
+#include "image/store.h"
 #include "linux/idmap.h"
 #include "policy/volume_rules.h"
 #include "spec/parse.h"
@@ -77,6 +78,31 @@ std::string resolve_future_path(const std::string& path) {
   return abs;
 }
 
+// The image's rootfs (assembled from verified layers, cached by manifest digest) and its
+// config as podman honours it: entrypoint + cmd when no command is given, env, workdir.
+Result<void> apply_image(const TaskFlags& f, spec::TaskOptions& t) {
+  image::ImageStore store(f.store.empty() ? image::kDefaultStore : f.store);
+  TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve(f.image));
+  TRY_ASSIGN(t.rootfs, store.rootfs(manifest_desc));
+  TRY_ASSIGN(image::Manifest manifest, image::read_manifest(store.blobs(), manifest_desc));
+  TRY_ASSIGN(image::ImageConfig config, image::read_image_config(store.blobs(), manifest.config));
+  if (t.args.empty()) {
+    t.args = config.entrypoint;
+    t.args.insert(t.args.end(), config.cmd.begin(), config.cmd.end());
+  } else if (!config.entrypoint.empty()) {
+    std::vector<std::string> args = config.entrypoint;
+    args.insert(args.end(), t.args.begin(), t.args.end());
+    t.args = args;
+  }
+  t.env = config.env;
+  t.cwd = config.working_dir.empty() ? "/" : config.working_dir;
+  if (!config.user.empty() && f.user.empty())
+    return invalid_field("--image",
+                         "the image sets User \"" + config.user +
+                             "\": give --user UID[:GID] (user names are not resolved yet)");
+  return ok();
+}
+
 }  // namespace
 
 Result<bool> prepare_output(const std::string& dir, const spec::Spec& s) {
@@ -117,7 +143,7 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
     bool edits = !f.ro.empty() || !f.rw.empty() || !f.env.empty() || !f.output.empty() ||
                  !f.scratch.empty() || !f.memory.empty() || !f.cpus.empty() || f.pids ||
                  f.cpu_shares || !f.cpuset_cpus.empty() || !f.user.empty() || !f.hostname.empty() ||
-                 f.cwd != "/" || f.writable_rootfs;
+                 f.cwd != "/" || f.writable_rootfs || !f.image.empty();
     if (edits)
       return invalid_field("--bundle",
                            "volume, limit and process flags apply to images and --rootfs; "
@@ -134,12 +160,16 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
   } else {
     spec::TaskOptions t;
     t.rootfs = f.rootfs.empty() ? kBuiltinImage : f.rootfs;
-    if (f.rootfs.empty() && !path_exists(t.rootfs))
-      return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
     t.args = f.command;
+    if (!f.image.empty()) {
+      if (!f.rootfs.empty()) return invalid_field("--image", "give either --image or --rootfs");
+      TRY(apply_image(f, t));
+    } else if (f.rootfs.empty() && !path_exists(t.rootfs)) {
+      return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
+    }
     t.writable_rootfs = f.writable_rootfs;
-    t.env = f.env;
-    t.cwd = f.cwd;
+    t.env.insert(t.env.end(), f.env.begin(), f.env.end());
+    if (f.cwd != "/" || t.cwd.empty()) t.cwd = f.cwd;
     t.hostname = f.hostname.empty() ? o.id.substr(0, 63) : f.hostname;
     if (!f.user.empty()) {
       unsigned uid = 0, gid = 0;

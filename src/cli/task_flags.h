@@ -17,6 +17,8 @@ struct TaskFlags {
   bool isolate_given = false;
   std::string task;
   std::string rootfs;
+  std::string image;  // name:tag or @sha256:... from the image store
+  std::string store;  // image store directory (empty: the default)
   std::string bundle;
   std::vector<std::string> ro, rw, env, allow_host_paths;
   std::string output, scratch, memory, cpus, timeout, kill_grace = "2s", cwd = "/", user, hostname;

@@ -63,24 +63,32 @@ bool layer_type_ok(const std::string& t) {
 
 }  // namespace
 
-Result<Descriptor> find_manifest(const std::string& layout_dir, const std::string& ref) {
+Result<std::vector<IndexEntry>> list_manifests(const std::string& layout_dir) {
   std::string index_path = layout_dir + "/index.json";
   TRY_ASSIGN(std::string text, read_file(index_path));
   json index = json::parse(text, nullptr, false);
   if (index.is_discarded() || !index.is_object() || !index.contains("manifests") ||
       !index["manifests"].is_array())
     return make_error("parse", index_path, "expected an OCI index with a manifests array");
-  std::vector<Descriptor> matches;
+  std::vector<IndexEntry> out;
   for (size_t i = 0; i < index["manifests"].size(); ++i) {
     const json& m = index["manifests"][i];
-    TRY_ASSIGN(Descriptor d, parse_descriptor(m, "index.manifests[" + std::to_string(i) + "]"));
-    std::string name;
+    IndexEntry e;
+    TRY_ASSIGN(e.manifest, parse_descriptor(m, "index.manifests[" + std::to_string(i) + "]"));
     if (m.contains("annotations") && m["annotations"].is_object() &&
         m["annotations"].contains("org.opencontainers.image.ref.name") &&
         m["annotations"]["org.opencontainers.image.ref.name"].is_string())
-      name = m["annotations"]["org.opencontainers.image.ref.name"].get<std::string>();
-    if (ref.empty() || name == ref) matches.push_back(d);
+      e.ref_name = m["annotations"]["org.opencontainers.image.ref.name"].get<std::string>();
+    out.push_back(std::move(e));
   }
+  return out;
+}
+
+Result<Descriptor> find_manifest(const std::string& layout_dir, const std::string& ref) {
+  TRY_ASSIGN(auto entries, list_manifests(layout_dir));
+  std::vector<Descriptor> matches;
+  for (const auto& e : entries)
+    if (ref.empty() || e.ref_name == ref) matches.push_back(e.manifest);
   if (matches.empty())
     return make_error("find image", layout_dir, "no manifest named \"" + ref + "\" in index.json");
   if (matches.size() > 1)

@@ -29,6 +29,12 @@ struct ImageConfig {
   std::string working_dir, user;
 };
 
+struct IndexEntry {
+  std::string ref_name;  // org.opencontainers.image.ref.name, may be empty
+  Descriptor manifest;
+};
+// Every manifest index.json lists.
+Result<std::vector<IndexEntry>> list_manifests(const std::string& layout_dir);
 // An OCI image layout directory used as a store (its blobs/ is the BlobStore's shape).
 // `ref` picks the manifest by org.opencontainers.image.ref.name; empty: the only one.
 Result<Descriptor> find_manifest(const std::string& layout_dir, const std::string& ref);

@@ -1,0 +1,105 @@
+#include "image/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/files.h"
+
+namespace clawcage::image {
+
+Result<void> ImageStore::init() const {
+  TRY(blobs_.init());
+  TRY(make_dirs(root_ + "/rootfs", 0755));
+  return ok();
+}
+
+std::map<std::string, std::string> ImageStore::refs() const {
+  std::map<std::string, std::string> out;
+  auto text = read_file(root_ + "/refs.json");
+  if (!text) return out;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return out;
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  return out;
+}
+
+Result<void> ImageStore::save_refs(const std::map<std::string, std::string>& refs) const {
+  nlohmann::json j(refs);
+  std::string tmp = root_ + "/refs.json.tmp." + std::to_string(getpid());
+  TRY(create_file(tmp, j.dump(2) + "\n"));
+  if (rename(tmp.c_str(), (root_ + "/refs.json").c_str()) != 0) return system_error("rename", tmp);
+  return ok();
+}
+
+Result<std::vector<ImportedImage>> ImageStore::import_layout(const std::string& layout_dir,
+                                                             const std::string& name) {
+  TRY(init());
+  BlobStore source(layout_dir);
+  TRY_ASSIGN(auto entries, list_manifests(layout_dir));
+  if (!name.empty() && entries.size() != 1)
+    return make_error("import", layout_dir, "--name needs a layout with exactly one manifest");
+  std::vector<ImportedImage> out;
+  auto names = refs();
+  for (const auto& e : entries) {
+    std::string ref_name = name.empty() ? e.ref_name : name;
+    // Verified in the source, then copied into the store, where put_file verifies again.
+    TRY_ASSIGN(Manifest manifest, read_manifest(source, e.manifest));
+    TRY(blobs_.put_file(source.path(manifest.config.digest), manifest.config.digest)
+            .context("importing the config"));
+    for (const auto& layer : manifest.layers) {
+      if (blobs_.has(layer.digest)) continue;
+      auto put = blobs_.put_file(source.path(layer.digest), layer.digest);
+      if (!put) return std::move(put).error().add_context("importing layer " + layer.digest.str());
+    }
+    TRY(blobs_.put_file(source.path(e.manifest.digest), e.manifest.digest)
+            .context("importing the manifest"));
+    if (!ref_name.empty()) names[ref_name] = e.manifest.digest.str();
+    out.push_back({ref_name, e.manifest});
+  }
+  TRY(save_refs(names));
+  return out;
+}
+
+Result<Descriptor> ImageStore::resolve(const std::string& reference) const {
+  std::string ref = reference;
+  if (!ref.empty() && ref.front() == '@') ref = ref.substr(1);
+  if (ref.rfind("sha256:", 0) == 0) {
+    TRY_ASSIGN(Digest d, Digest::parse(ref, "image"));
+    if (!blobs_.has(d)) return make_error("find image", ref, "no such manifest in " + root_);
+    return Descriptor{"", d, -1};
+  }
+  auto names = refs();
+  auto it = names.find(ref);
+  if (it == names.end())
+    return make_error("find image", ref, "not in " + root_ + " (clawcage image import)");
+  TRY_ASSIGN(Digest d, Digest::parse(it->second, root_ + "/refs.json"));
+  return Descriptor{"", d, -1};
+}
+
+Result<std::string> ImageStore::rootfs(const Descriptor& manifest_desc) const {
+  std::string dir = root_ + "/rootfs/" + manifest_desc.digest.hex;
+  TRY_ASSIGN(Manifest manifest, read_manifest(blobs_, manifest_desc));
+  if (path_exists(dir)) return dir;
+  std::string tmpl = root_ + "/rootfs/.tmp-XXXXXX";
+  if (!mkdtemp(tmpl.data())) return system_error("mkdtemp", root_ + "/rootfs");
+  chmod(tmpl.c_str(), 0755);
+  auto assembled = assemble_rootfs(blobs_, manifest, tmpl);
+  std::error_code ec;
+  if (!assembled) {
+    std::filesystem::remove_all(tmpl, ec);
+    return std::move(assembled).error();
+  }
+  if (rename(tmpl.c_str(), dir.c_str()) != 0) {
+    std::filesystem::remove_all(tmpl, ec);  // a concurrent start won the race: use its copy
+    if (!path_exists(dir)) return system_error("rename", dir);
+  }
+  return dir;
+}
+
+}  // namespace clawcage::image

@@ -1,0 +1,45 @@
+// clawcage's image store: blobs (verified, content-addressed), names, and unpacked rootfs
+// directories cached by manifest digest. Layout:
+//   <root>/blobs/sha256/<hex>   <root>/refs.json   <root>/rootfs/<manifest hex>/
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "image/blob_store.h"
+#include "image/oci_layout.h"
+
+namespace clawcage::image {
+
+inline constexpr const char* kDefaultStore = "/var/lib/clawcage/store";
+
+struct ImportedImage {
+  std::string name;
+  Descriptor manifest;
+};
+
+class ImageStore {
+ public:
+  explicit ImageStore(std::string root) : root_(std::move(root)), blobs_(root_) {}
+  Result<void> init() const;
+  const BlobStore& blobs() const { return blobs_; }
+
+  // Imports the manifests of an OCI layout directory (each blob verified against its
+  // digest on the way in). `name` overrides the layout's ref name (one manifest only).
+  Result<std::vector<ImportedImage>> import_layout(const std::string& layout_dir,
+                                                   const std::string& name);
+  // "name:tag" from refs.json, or "@sha256:<hex>" / "sha256:<hex>" of a stored manifest.
+  Result<Descriptor> resolve(const std::string& reference) const;
+  std::map<std::string, std::string> refs() const;  // name → manifest digest
+  // The unpacked rootfs of a manifest, assembled once (into a temp dir renamed into place).
+  Result<std::string> rootfs(const Descriptor& manifest) const;
+
+ private:
+  Result<void> save_refs(const std::map<std::string, std::string>& refs) const;
+  std::string root_;
+  BlobStore blobs_;
+};
+
+}  // namespace clawcage::image

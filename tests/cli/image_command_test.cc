@@ -1,0 +1,62 @@
+// `clawcage image import` of an OCI layout, then `clawcage run --image` honouring its config.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <fstream>
+
+#include "support/oci_layout_builder.h"
+#include "support/run_clawcage.h"
+
+namespace clawcage::test {
+namespace {
+
+TEST(ImageCommand, ImportThenRunHonoursTheImageConfig) {
+  std::string work = make_temp_dir("imagecmd");
+  auto layout = build_test_layout(
+      work, "echo $GREETING from $(pwd); cat /etc/motd; test -e /bin/cat || echo no-cat");
+  std::string store = work + "/store";
+  auto imp = run_clawcage({"image", "import", layout.dir, "--store", store}, 60, false);
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_NE(imp.out.find("demo:1\tsha256:"), std::string::npos) << imp.out;
+  auto ls = run_clawcage({"image", "ls", "--store", store}, 30, false);
+  EXPECT_NE(ls.out.find("demo:1"), std::string::npos) << ls.out;
+
+  std::string task = unique_name("image");
+  auto r = run_clawcage({"run", "--task", task, "--image", "demo:1", "--store", store});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi from /tmp\nfrom layer 1\nno-cat\n");
+  // A command given on the line replaces the image's Cmd.
+  r = run_clawcage({"run", "--task", unique_name("image2"), "--image", "demo:1", "--store", store,
+                    "--", "/bin/echo", "mine"});
+  EXPECT_EQ(r.out, "mine\n") << r.err;
+  // By digest too.
+  std::string digest = imp.out.substr(imp.out.find("sha256:"), 71);
+  r = run_clawcage({"run", "--task", unique_name("image3"), "--image", "@" + digest, "--store",
+                    store, "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  remove_tree(work);
+}
+
+TEST(ImageCommand, TamperedLayoutsAndUnknownImagesAreRefused) {
+  std::string work = make_temp_dir("imagebad");
+  auto layout = build_test_layout(work, "true");
+  // A layer blob altered in the layout: the import refuses it and names the digest.
+  std::string hex = layout.layer_digests[1].substr(7);
+  std::string blob = layout.dir + "/blobs/sha256/" + hex;
+  chmod(blob.c_str(), 0644);
+  std::ofstream(blob, std::ios::app) << "tampered";
+  std::string store = work + "/store";
+  auto imp = run_clawcage({"image", "import", layout.dir, "--store", store}, 60, false);
+  EXPECT_NE(imp.exit_code, 0);
+  EXPECT_NE(imp.err.find("digest mismatch"), std::string::npos) << imp.err;
+  EXPECT_NE(imp.err.find(layout.layer_digests[1]), std::string::npos) << imp.err;
+  auto r = run_clawcage({"run", "--task", unique_name("noimage"), "--image", "demo:1", "--store",
+                         store, "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("demo:1"), std::string::npos) << r.err;
+  remove_tree(work);
+}
+
+}  // namespace
+}  // namespace clawcage::test
