@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/files.h"
 
@@ -80,6 +81,40 @@ Result<Descriptor> ImageStore::resolve(const std::string& reference) const {
     return make_error("find image", ref, "not in " + root_ + " (clawcage image import)");
   TRY_ASSIGN(Digest d, Digest::parse(it->second, root_ + "/refs.json"));
   return Descriptor{"", d, -1};
+}
+
+Result<void> ImageStore::remove_ref(const std::string& name) {
+  auto names = refs();
+  if (!names.erase(name)) return make_error("remove image", name, "no such name in " + root_);
+  return save_refs(names);
+}
+
+Result<size_t> ImageStore::prune() {
+  // What the named images need: their manifests, configs and layers.
+  std::set<std::string> needed, manifests;
+  for (const auto& [name, digest] : refs()) {
+    auto d = resolve(name);
+    if (!d) continue;
+    auto m = read_manifest(blobs_, *d);
+    needed.insert(d->digest.hex);
+    manifests.insert(d->digest.hex);
+    if (!m) continue;  // a manifest that no longer verifies keeps only itself
+    needed.insert(m->config.digest.hex);
+    for (const auto& l : m->layers) needed.insert(l.digest.hex);
+  }
+  size_t removed = 0;
+  for (const auto& d : blobs_.list()) {
+    if (needed.count(d.hex)) continue;
+    TRY(blobs_.remove(d));
+    ++removed;
+  }
+  // Cached rootfs directories of manifests no name points to.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root_ + "/rootfs", ec)) {
+    std::string hex = entry.path().filename();
+    if (!manifests.count(hex)) std::filesystem::remove_all(entry.path(), ec);
+  }
+  return removed;
 }
 
 Result<std::string> ImageStore::rootfs(const Descriptor& manifest_desc) const {

@@ -33,6 +33,10 @@ class ImageStore {
   // "name:tag" from refs.json, or "@sha256:<hex>" / "sha256:<hex>" of a stored manifest.
   Result<Descriptor> resolve(const std::string& reference) const;
   std::map<std::string, std::string> refs() const;  // name → manifest digest
+  // Forgets a name (its blobs stay until prune).
+  Result<void> remove_ref(const std::string& name);
+  // Removes every blob and cached rootfs no named image needs; returns how many blobs went.
+  Result<size_t> prune();
   // The unpacked rootfs of a manifest, assembled once (into a temp dir renamed into place).
   Result<std::string> rootfs(const Descriptor& manifest) const;
 

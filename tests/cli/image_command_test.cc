@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <filesystem>
 #include <fstream>
 
 #include "support/oci_layout_builder.h"
@@ -35,6 +36,41 @@ TEST(ImageCommand, ImportThenRunHonoursTheImageConfig) {
   r = run_clawcage({"run", "--task", unique_name("image3"), "--image", "@" + digest, "--store",
                     store, "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  remove_tree(work);
+}
+
+TEST(ImageCommand, InspectRmPrune) {
+  std::string work = make_temp_dir("imageprune");
+  auto layout = build_test_layout(work, "true");
+  std::string store = work + "/store";
+  ASSERT_EQ(run_clawcage({"image", "import", layout.dir, "--store", store}, 60, false).exit_code,
+            0);
+  ASSERT_EQ(
+      run_clawcage({"image", "import", layout.dir, "--name", "copy:2", "--store", store}, 60, false)
+          .exit_code,
+      0);
+  auto inspect = run_clawcage({"image", "inspect", "demo:1", "--store", store}, 30, false);
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j["layers"].size(), 2u);
+  EXPECT_EQ(j["config"]["workingDir"], "/tmp");
+  // Run once so a rootfs cache exists.
+  ASSERT_EQ(
+      run_clawcage({"run", "--task", unique_name("prune"), "--image", "demo:1", "--store", store})
+          .exit_code,
+      0);
+  // Another name still needs every blob: prune keeps them.
+  ASSERT_EQ(run_clawcage({"image", "rm", "demo:1", "--store", store}, 30, false).exit_code, 0);
+  auto kept = run_clawcage({"image", "prune", "--store", store}, 30, false);
+  EXPECT_NE(kept.out.find("prune: 0 blobs removed"), std::string::npos) << kept.out;
+  // The last name goes: everything does.
+  ASSERT_EQ(run_clawcage({"image", "rm", "copy:2", "--store", store}, 30, false).exit_code, 0);
+  auto gone = run_clawcage({"image", "prune", "--store", store}, 30, false);
+  EXPECT_NE(gone.out.find("prune: 4 blobs removed"), std::string::npos) << gone.out;
+  EXPECT_TRUE(std::filesystem::is_empty(store + "/blobs/sha256"));
+  EXPECT_TRUE(std::filesystem::is_empty(store + "/rootfs"));
+  auto missing = run_clawcage({"image", "rm", "copy:2", "--store", store}, 30, false);
+  EXPECT_NE(missing.err.find("copy:2: no such name"), std::string::npos) << missing.err;
   remove_tree(work);
 }
 
