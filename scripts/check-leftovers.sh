@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fails if any sandbox left something in the kernel: a cgroup under */clawcage/, a mount or
-# a process naming clawcage test tasks, a state dir under /run/clawcage.
+# a process naming clawcage test tasks, a state dir under /run/clawcage. Given the clawcage
+# binary, it then removes the empty clawcage/ parents (`gc --parents`) and checks that no
+# cgroup named clawcage remains at all.
+# Usage: scripts/check-leftovers.sh [CLAWCAGE_BINARY]
 set -u
 left=0
 for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage; do
@@ -20,6 +23,12 @@ for p in /proc/[0-9]*; do
 done
 if [ -d /run/clawcage ] && [ -n "$(ls -A /run/clawcage 2>/dev/null)" ]; then
   echo "leftover state: $(ls /run/clawcage)"; left=1
+fi
+if [ "$left" = 0 ] && [ -n "${1:-}" ]; then
+  "$1" gc --parents >/dev/null
+  for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage; do
+    [ -d "$d" ] && { echo "leftover cgroup parent: $d"; left=1; }
+  done
 fi
 [ "$left" = 0 ] && echo "no leftovers"
 exit $left

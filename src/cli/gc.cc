@@ -71,7 +71,7 @@ Result<void> remove_sandbox(os::CgroupManager& mgr, const std::string& id) {
   return ok();
 }
 
-int gc(bool dry_run, const std::string& reap) {
+int gc(bool dry_run, const std::string& reap, bool parents) {
   auto mgr = os::CgroupManager::detect();
   if (!mgr) {
     std::cerr << "clawcage gc: " << mgr.error().message() << "\n";
@@ -104,6 +104,7 @@ int gc(bool dry_run, const std::string& reap) {
     ++removed;
   }
   if (!dry_run) removed += remove_abandoned_claims("");
+  if (!dry_run && parents) (*mgr)->remove_empty_parents();
   std::cout << "gc: " << removed << " removed, " << failures << " failed\n";
   return failures ? 1 : 0;
 }
@@ -113,10 +114,13 @@ int gc(bool dry_run, const std::string& reap) {
 void add_gc_command(CLI::App& app, int& exit_code) {
   auto dry = std::make_shared<bool>(false);
   auto reap = std::make_shared<std::string>();
+  auto parents = std::make_shared<bool>(false);
   CLI::App* c = app.add_subcommand("gc", "remove leftovers of crashed runs (cgroups, state)");
   c->add_flag("--dry-run", *dry, "only list what would be removed");
   c->add_option("--reap", *reap, "remove this sandbox now, even if its init still runs");
-  c->callback([dry, reap, &exit_code]() { exit_code = gc(*dry, *reap); });
+  c->add_flag("--parents", *parents,
+              "also remove the empty clawcage/ cgroup parents (only while nothing starts)");
+  c->callback([dry, reap, parents, &exit_code]() { exit_code = gc(*dry, *reap, *parents); });
 }
 
 }  // namespace clawcage::cli

@@ -71,6 +71,9 @@ class CgroupManager {
   virtual Result<std::unique_ptr<Cgroup>> open(const std::string& name) = 0;
   // Names of every sandbox cgroup under clawcage/ in any hierarchy (for gc).
   virtual std::vector<std::string> list() const = 0;
+  // Removes the "clawcage" parent directories that hold no sandbox. Only when nothing can be
+  // creating one at the same time (a create makes the parent, then its own dir below it).
+  virtual void remove_empty_parents() = 0;
   // Host-wide figures admission can use later: nothing yet.
 };
 

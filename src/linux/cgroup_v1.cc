@@ -351,6 +351,11 @@ class ManagerV1 final : public CgroupManager {
         std::make_unique<CgroupV1>(host_, name, present, std::move(fd), false));
   }
 
+  void remove_empty_parents() override {
+    for (const auto& h : host_->hierarchies) ::rmdir(host_->parent(h).c_str());
+    if (!host_->unified.empty()) ::rmdir(host_->unified_parent().c_str());
+  }
+
   std::vector<std::string> list() const override {
     std::vector<std::string> parents;
     for (const auto& h : host_->hierarchies) parents.push_back(host_->parent(h));

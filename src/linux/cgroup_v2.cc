@@ -290,6 +290,7 @@ class ManagerV2 final : public CgroupManager {
   }
 
   std::vector<std::string> list() const override { return ci::list_children({parent()}); }
+  void remove_empty_parents() override { ::rmdir(parent().c_str()); }
 
  private:
   std::string parent() const { return root_ + "/" + ci::kParentName; }
