@@ -102,6 +102,17 @@ Result<UniqueFd> ensure_dir(int rootfd, const std::string& rel) {
   return UniqueFd(fd);
 }
 
+// The entries of an open directory, "." and ".." left out.
+Result<std::vector<std::string>> list_dir(int fd, const std::string& what) {
+  DIR* d = fdopendir(dup(fd));
+  if (!d) return system_error("opendir", what);
+  std::vector<std::string> out;
+  while (dirent* e = readdir(d))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) out.push_back(e->d_name);
+  closedir(d);
+  return out;
+}
+
 // Removes `name` in `dirfd` and everything below it, never following a symlink.
 Result<void> remove_tree_at(int dirfd, const std::string& name, int depth = 0) {
   if (depth > 256) return make_error("remove", name, "nested too deep");
@@ -109,12 +120,7 @@ Result<void> remove_tree_at(int dirfd, const std::string& name, int depth = 0) {
   if (errno != EISDIR && errno != EPERM) return system_error("unlink", name);
   UniqueFd sub(openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!sub) return system_error("open", name);
-  DIR* d = fdopendir(dup(sub.get()));
-  if (!d) return system_error("opendir", name);
-  std::vector<std::string> children;
-  while (dirent* e = readdir(d))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) children.push_back(e->d_name);
-  closedir(d);
+  TRY_ASSIGN(auto children, list_dir(sub.get(), name));
   for (const auto& c : children) TRY(remove_tree_at(sub.get(), c, depth + 1));
   if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
     return system_error("rmdir", name);
@@ -258,12 +264,7 @@ class Unpacker {
     ++stats_.whiteouts;
     UniqueFd d(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!d) return system_error("open", dir);
-    DIR* listing = fdopendir(dup(d.get()));
-    if (!listing) return system_error("opendir", dir);
-    std::vector<std::string> children;
-    while (dirent* e = readdir(listing))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) children.push_back(e->d_name);
-    closedir(listing);
+    TRY_ASSIGN(auto children, list_dir(d.get(), dir));
     for (const auto& c : children) {
       std::string rel = dir.empty() ? c : dir + "/" + c;
       if (!created_.count(rel)) TRY(remove_tree_at(d.get(), c));

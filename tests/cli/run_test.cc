@@ -17,13 +17,6 @@
 namespace clawcage::test {
 namespace {
 
-std::string read_all(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 void expect_nothing_left(const std::string& task) {
   EXPECT_TRUE(leftover_cgroups(task).empty()) << task;
   EXPECT_TRUE(processes_in_sandbox_cgroups(task).empty()) << task;
@@ -116,7 +109,7 @@ TEST(Run, LimitsReachTheKernel) {
   // The sandbox's processes are in those cgroups, not only the directories.
   auto pids = processes_in_sandbox_cgroups(task);
   ASSERT_FALSE(pids.empty());
-  std::string cg = read_all("/proc/" + std::to_string(pids.front()) + "/cgroup");
+  std::string cg = read_text("/proc/" + std::to_string(pids.front()) + "/cgroup");
   EXPECT_NE(cg.find("memory:/clawcage/" + task), std::string::npos) << cg;
   EXPECT_NE(cg.find("pids:/clawcage/" + task), std::string::npos) << cg;
   int st = 0;

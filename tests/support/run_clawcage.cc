@@ -33,6 +33,9 @@ int64_t now_ms() {
 
 }  // namespace
 
+std::string read_text(const std::string& path) {
+  return slurp(path);
+}
 std::string binary() {
   return CLAWCAGE_BINARY;
 }

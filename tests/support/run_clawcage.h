@@ -34,6 +34,8 @@ std::vector<std::string> leftover_mounts(const std::string& needle);
 std::vector<int> processes_in_sandbox_cgroups(const std::string& needle = "");
 // Host pids of processes whose command line contains needle.
 std::vector<int> processes_with_cmdline(const std::string& needle);
+// The whole file, or "" if it cannot be read.
+std::string read_text(const std::string& path);
 std::string unique_name(const std::string& prefix);
 std::string make_temp_dir(const std::string& prefix);
 void remove_tree(const std::string& path);
