@@ -9,6 +9,7 @@ build=${1:-build}
 
 packages=(build-essential cmake ninja-build pkg-config clang-format
           libseccomp-dev nlohmann-json3-dev libcli11-dev libarchive-dev nettle-dev
+          libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
           libgtest-dev libgmock-dev busybox-static file)
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "policy/task_request.h"
+
 namespace clawcage::cli {
 
 void add_run_command(CLI::App& app, int& exit_code);
@@ -15,7 +17,7 @@ void add_image_command(CLI::App& app, int& exit_code);
 // it off before CLI11 parses (CLI11 2.1 mis-parses "--" right after a list option).
 std::vector<std::string>& trailing_command();
 
-inline constexpr const char* kBuiltinImage = "/var/lib/clawcage/images/builtin/rootfs";
-inline constexpr const char* kStateRoot = "/run/clawcage";
+using policy::kBuiltinImage;
+using policy::kStateRoot;
 
 }  // namespace clawcage::cli

@@ -11,7 +11,7 @@
 
 #include "base/files.h"
 #include "cli/commands.h"
-#include "cli/task_flags.h"
+#include "policy/task_request.h"
 #include "engine/sandbox.h"
 #include "linux/cgroup.h"
 
@@ -40,11 +40,11 @@ Result<int> parse_signal(const std::string& name) {
   return invalid_field("signal", "unknown signal \"" + name + "\"");
 }
 
-int create(TaskFlags& f, const std::string& pid_file) {
+int create(policy::TaskRequest& f, const std::string& pid_file) {
   std::vector<std::string> controls;
   std::string tier;
   if (f.bundle.empty()) f.bundle = ".";
-  auto opts = build_create_options(f, controls, tier);
+  auto opts = policy::build_create_options(f, controls, tier);
   if (!opts) return report("create", opts.error());
   opts->detached = true;
   auto cgroups = os::CgroupManager::detect();
@@ -65,7 +65,7 @@ int create(TaskFlags& f, const std::string& pid_file) {
 }  // namespace
 
 void add_lifecycle_commands(CLI::App& app, int& exit_code) {
-  auto f = std::make_shared<TaskFlags>();
+  auto f = std::make_shared<policy::TaskRequest>();
   auto pid_file = std::make_shared<std::string>();
   CLI::App* c =
       app.add_subcommand("create", "create a sandbox from an OCI bundle; its init waits for start");

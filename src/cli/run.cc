@@ -10,7 +10,7 @@
 #include "base/files.h"
 #include "cli/cleanup_guard.h"
 #include "cli/commands.h"
-#include "cli/task_flags.h"
+#include "policy/task_request.h"
 #include "engine/run_task.h"
 #include "linux/process.h"
 #include "spec/task.h"
@@ -19,7 +19,7 @@ namespace clawcage::cli {
 
 namespace {
 
-int run(TaskFlags& f) {
+int run(policy::TaskRequest& f) {
   std::vector<std::string> controls;
   std::string tier;
   int64_t timeout_ms = 0, grace_ms = 2000;
@@ -45,14 +45,14 @@ int run(TaskFlags& f) {
   auto g = spec::parse_duration_ms(f.kill_grace, "--kill-grace");
   if (!g) return fail(g.error(), f.task);
   grace_ms = *g;
-  auto opts = build_create_options(f, controls, tier);
+  auto opts = policy::build_create_options(f, controls, tier);
   if (!opts) return fail(opts.error(), f.task);
   bool created_output = false;
   std::string output_dir;
   for (const auto& m : opts->spec.mounts)
     if (m.destination == "/output" && m.type == "bind") output_dir = m.source;
   if (!output_dir.empty()) {
-    auto p = prepare_output(output_dir, opts->spec);
+    auto p = policy::prepare_output(output_dir, opts->spec);
     if (!p) return fail(p.error(), opts->id);
     created_output = *p;
   }
@@ -101,7 +101,7 @@ int run(TaskFlags& f) {
 }  // namespace
 
 void add_run_command(CLI::App& app, int& exit_code) {
-  auto f = std::make_shared<TaskFlags>();
+  auto f = std::make_shared<policy::TaskRequest>();
   CLI::App* c = app.add_subcommand("run", "run one task in a fresh sandbox and wait for it");
   c->add_option("--isolate", f->isolate, "tier: chroot, container (default) or strict")
       ->each([f](const std::string&) { f->isolate_given = true; });

@@ -101,6 +101,8 @@ Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::
   plan.additional_gids = s.process.user.additional_gids;
   plan.umask = s.process.user.umask;
   plan.cwd = s.process.cwd;
+  for (int i = 0; i < 3; ++i) plan.stdio_fds[i] = o.stdio_fds[i];
+  plan.die_with_parent = o.die_with_parent;
   plan.args = s.process.args;
   plan.env = s.process.env;
   return plan;

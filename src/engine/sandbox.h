@@ -33,6 +33,11 @@ struct CreateOptions {
   // OCI create/start from separate processes: the init waits on <state>/exec.fifo and
   // the creator may exit (see Sandbox::detach and the *_detached functions).
   bool detached = false;
+  // The payload's stdin, stdout, stderr (borrowed, used during create); -1: inherited.
+  int stdio_fds[3] = {-1, -1, -1};
+  // Attached sandboxes die with their creator unless this is false (daemon tasks survive
+  // a daemon restart and are re-adopted).
+  bool die_with_parent = true;
 };
 
 // Milliseconds spent in each setup phase (sandbox2's latency breakdown): a spawn cliff

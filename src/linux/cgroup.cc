@@ -25,10 +25,12 @@ namespace clawcage::os {
 
 namespace ci = cgroup_internal;
 
-Result<std::unique_ptr<CgroupManager>> CgroupManager::detect(const std::string& root) {
+Result<std::unique_ptr<CgroupManager>> CgroupManager::detect(const std::string& root,
+                                                            const std::string& parent) {
+  TRY(ci::check_name(parent).context("choosing the cgroup parent"));
   struct statfs st;
   if (::statfs(root.c_str(), &st) != 0) return system_error("statfs", root);
-  if (st.f_type == CGROUP2_SUPER_MAGIC) return ci::make_v2_manager(root);
+  if (st.f_type == CGROUP2_SUPER_MAGIC) return ci::make_v2_manager(root, {}, parent);
   if (st.f_type != TMPFS_MAGIC) {
     std::ostringstream magic;
     magic << "0x" << std::hex << static_cast<unsigned long>(st.f_type);
@@ -39,8 +41,8 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::detect(const std::string& 
   std::string unified = root + "/unified";
   struct statfs ust;
   if (::statfs(unified.c_str(), &ust) == 0 && ust.f_type == CGROUP2_SUPER_MAGIC)
-    return ci::make_v1_manager(root, CgroupLayout::v1_hybrid);
-  return ci::make_v1_manager(root, CgroupLayout::v1_legacy);
+    return ci::make_v1_manager(root, CgroupLayout::v1_hybrid, false, parent);
+  return ci::make_v1_manager(root, CgroupLayout::v1_legacy, false, parent);
 }
 
 namespace cgroup_internal {

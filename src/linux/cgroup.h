@@ -57,8 +57,11 @@ class CgroupManager {
  public:
   virtual ~CgroupManager() = default;
   // Detects the host's layout once (statfs of /sys/fs/cgroup and /sys/fs/cgroup/unified).
-  // `root` overrides /sys/fs/cgroup for tests.
-  static Result<std::unique_ptr<CgroupManager>> detect(const std::string& root = "/sys/fs/cgroup");
+  // `root` overrides /sys/fs/cgroup for tests. `parent` names the directory that holds the
+  // sandboxes in every hierarchy: "clawcage" for `clawcage run`, the daemon's own name for
+  // its tasks, so neither's reconciler ever touches the other's sandboxes.
+  static Result<std::unique_ptr<CgroupManager>> detect(const std::string& root = "/sys/fs/cgroup",
+                                                       const std::string& parent = "clawcage");
   virtual CgroupLayout layout() const = 0;
   // Creates "<hierarchy>/clawcage/<name>" in every hierarchy and applies the limits.
   // Fails with EEXIST naming the path if a sandbox of that name exists. On failure nothing

@@ -72,7 +72,8 @@ std::vector<std::string> list_children(const std::vector<std::string>& parents);
 // every_hierarchy: a directory in each mounted v1 hierarchy whatever the limits (tests of
 // the freezer and cpuacct paths); by default only the hierarchies a sandbox needs.
 std::unique_ptr<CgroupManager> make_v1_manager(const std::string& root, CgroupLayout layout,
-                                               bool every_hierarchy = false);
+                                               bool every_hierarchy = false,
+                                               const std::string& parent_name = kParentName);
 
 // Test seams of the v2 backend. A fake v2 tree made of plain directories and files cannot
 // make interface files appear on mkdir or disappear on rmdir the way cgroupfs does; these
@@ -81,6 +82,7 @@ struct V2Hooks {
   DirHook after_mkdir;
   DirHook before_rmdir;
 };
-std::unique_ptr<CgroupManager> make_v2_manager(const std::string& root, V2Hooks hooks = {});
+std::unique_ptr<CgroupManager> make_v2_manager(const std::string& root, V2Hooks hooks = {},
+                                               const std::string& parent_name = kParentName);
 
 }  // namespace clawcage::os::cgroup_internal

@@ -41,9 +41,10 @@ struct Host {
   std::vector<Hierarchy> hierarchies;
   std::string unified;  // <root>/unified on hybrid hosts, else empty
   bool every_hierarchy = false;
+  std::string parent_name = ci::kParentName;
 
-  std::string parent(const Hierarchy& h) const { return h.root + "/" + ci::kParentName; }
-  std::string unified_parent() const { return unified + "/" + ci::kParentName; }
+  std::string parent(const Hierarchy& h) const { return h.root + "/" + parent_name; }
+  std::string unified_parent() const { return unified + "/" + parent_name; }
 };
 
 // One directory of one sandbox in one v1 hierarchy.
@@ -430,8 +431,10 @@ class ManagerV1 final : public CgroupManager {
 namespace cgroup_internal {
 
 std::unique_ptr<CgroupManager> make_v1_manager(const std::string& root, CgroupLayout layout,
-                                               bool every_hierarchy) {
+                                               bool every_hierarchy,
+                                               const std::string& parent_name) {
   auto host = std::make_shared<Host>();
+  host->parent_name = parent_name;
   host->every_hierarchy = every_hierarchy;
   host->layout = layout;
   host->root = root;

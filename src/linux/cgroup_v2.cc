@@ -248,8 +248,10 @@ Result<void> apply_pids(const std::string& d, const std::vector<std::string>& co
 
 class ManagerV2 final : public CgroupManager {
  public:
-  ManagerV2(std::string root, ci::V2Hooks hooks)
-      : root_(std::move(root)), hooks_(std::make_shared<const ci::V2Hooks>(std::move(hooks))) {}
+  ManagerV2(std::string root, ci::V2Hooks hooks, std::string parent_name)
+      : root_(std::move(root)),
+        parent_name_(std::move(parent_name)),
+        hooks_(std::make_shared<const ci::V2Hooks>(std::move(hooks))) {}
 
   CgroupLayout layout() const override { return CgroupLayout::v2_unified; }
 
@@ -293,7 +295,7 @@ class ManagerV2 final : public CgroupManager {
   void remove_empty_parents() override { ::rmdir(parent().c_str()); }
 
  private:
-  std::string parent() const { return root_ + "/" + ci::kParentName; }
+  std::string parent() const { return root_ + "/" + parent_name_; }
 
   Result<std::unique_ptr<CgroupV2>> create_dir(const std::string& name) {
     TRY(enable_controllers(root_));
@@ -318,6 +320,7 @@ class ManagerV2 final : public CgroupManager {
   }
 
   std::string root_;
+  std::string parent_name_;
   std::shared_ptr<const ci::V2Hooks> hooks_;
 };
 
@@ -325,8 +328,9 @@ class ManagerV2 final : public CgroupManager {
 
 namespace cgroup_internal {
 
-std::unique_ptr<CgroupManager> make_v2_manager(const std::string& root, V2Hooks hooks) {
-  return std::make_unique<ManagerV2>(root, std::move(hooks));
+std::unique_ptr<CgroupManager> make_v2_manager(const std::string& root, V2Hooks hooks,
+                                               const std::string& parent_name) {
+  return std::make_unique<ManagerV2>(root, std::move(hooks), parent_name);
 }
 
 }  // namespace cgroup_internal

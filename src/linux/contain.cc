@@ -79,9 +79,15 @@ Result<std::string> find_executable(const InitPlan& plan) {
 
 // The order is the security argument. Reorder only with a test that shows why.
 Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
+  for (int i = 0; i < 3; ++i) {
+    if (plan.stdio_fds[i] < 0) continue;
+    // dup2 clears O_CLOEXEC on the copy; the original is closed by close_range below.
+    TRY(check(dup2(plan.stdio_fds[i], i) == i, "dup2", "stdio of the task"));
+  }
   // Attached: the sandbox dies with its runner. Detached: its creator exits right away.
   bool attached = plan.exec_fifo_fd < 0;
-  if (attached)
+  bool die_with_parent = attached && plan.die_with_parent;
+  if (die_with_parent)
     TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
   // Signals blocked by the runner (it turns them into a signalfd) must not stay blocked.
   sigset_t none;
@@ -124,7 +130,7 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   TRY(switch_user(plan));
   TRY(apply_capability_sets(plan.capabilities));
   // The uid change cleared the parent-death signal.
-  if (attached)
+  if (die_with_parent)
     TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
   if (plan.umask) umask(*plan.umask);
   TRY(check(chdir(plan.cwd.c_str()) == 0, "chdir", "process.cwd " + plan.cwd));

@@ -40,6 +40,11 @@ struct InitPlan {
   // Detached sandboxes (OCI create/start in separate processes): the init outlives its
   // creator and waits for `start` on this fifo (O_PATH fd) instead of the channel.
   int exec_fifo_fd = -1;
+  // Files for the payload's stdin, stdout and stderr; -1 keeps the one inherited.
+  int stdio_fds[3] = {-1, -1, -1};
+  // The init dies with its creator (PR_SET_PDEATHSIG) unless it is detached or the creator
+  // is a daemon whose tasks outlive its restarts.
+  bool die_with_parent = true;
 };
 
 // Runs in the child; returns an exit code only on failure (after reporting the Error on

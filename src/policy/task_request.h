@@ -1,5 +1,5 @@
-// Task flags shared by `clawcage run` and `clawcage create`, and their translation into
-// engine::CreateOptions (policy checks, base spec, tier).
+// A task request, as `clawcage run`/`create` flags or the daemon's JSON give it, and its
+// translation into engine::CreateOptions: volumes checked by policy, image, base spec, tier.
 #pragma once
 
 #include <optional>
@@ -10,9 +10,15 @@
 #include "engine/sandbox.h"
 #include "spec/spec.h"
 
-namespace clawcage::cli {
+namespace clawcage::policy {
 
-struct TaskFlags {
+inline constexpr const char* kBuiltinImage = "/var/lib/clawcage/images/builtin/rootfs";
+inline constexpr const char* kStateRoot = "/run/clawcage";
+
+struct TaskRequest {
+  // How errors name a field: "--" for command-line flags, "" for the daemon's JSON keys.
+  std::string field_prefix = "--";
+  std::string state_root = kStateRoot;
   std::string isolate = "container";
   bool isolate_given = false;
   std::string task;
@@ -34,11 +40,11 @@ struct TaskFlags {
 
 // Resolves the flags into create options: volumes checked by policy, a base spec (or the
 // bundle's), then the tier. `controls` and `tier` report what the tier applied.
-Result<engine::CreateOptions> build_create_options(TaskFlags& flags,
+Result<engine::CreateOptions> build_create_options(TaskRequest& request,
                                                    std::vector<std::string>& controls,
                                                    std::string& tier);
 // Creates the per-task output dir (if missing), owned by the sandbox's root, mode 0700.
 // Returns whether it was created (so a failed start can remove it).
 Result<bool> prepare_output(const std::string& dir, const spec::Spec& spec);
 
-}  // namespace clawcage::cli
+}  // namespace clawcage::policy

@@ -1,4 +1,4 @@
-#include "cli/task_flags.h"
+#include "policy/task_request.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -11,7 +11,6 @@
 #include <cstdio>
 
 #include "base/files.h"
-#include "cli/commands.h"
 #include "image/store.h"
 #include "linux/idmap.h"
 #include "policy/volume_rules.h"
@@ -20,9 +19,11 @@
 #include "spec/tiers/tier.h"
 #include "spec/validate.h"
 
-namespace clawcage::cli {
+namespace clawcage::policy {
 
 namespace {
+
+std::string fld(const TaskRequest& f, const char* name) { return f.field_prefix + name; }
 
 std::string random_id() {
   unsigned char b[6];
@@ -33,7 +34,7 @@ std::string random_id() {
 }
 
 Result<spec::Volume> parse_volume(const std::string& text, bool readonly, bool exec,
-                                  const policy::VolumeRules& rules, const std::string& field) {
+                                  const VolumeRules& rules, const std::string& field) {
   size_t colon = text.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
     return invalid_field(field, "expected SRC:DST, got \"" + text + "\"");
@@ -48,7 +49,7 @@ Result<spec::Volume> parse_volume(const std::string& text, bool readonly, bool e
     else
       return invalid_field(field, "unknown volume option \"" + o + "\" (only exec)");
   }
-  TRY_ASSIGN(v.source, policy::check_volume_source(text.substr(0, colon), rules, field));
+  TRY_ASSIGN(v.source, check_volume_source(text.substr(0, colon), rules, field));
   v.readonly = readonly;
   v.exec = readonly ? exec : true;
   return v;
@@ -80,7 +81,7 @@ std::string resolve_future_path(const std::string& path) {
 
 // The image's rootfs (assembled from verified layers, cached by manifest digest) and its
 // config as podman honours it: entrypoint + cmd when no command is given, env, workdir.
-Result<void> apply_image(const TaskFlags& f, spec::TaskOptions& t) {
+Result<void> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
   image::ImageStore store(f.store.empty() ? image::kDefaultStore : f.store);
   TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve(f.image));
   TRY_ASSIGN(t.rootfs, store.rootfs(manifest_desc));
@@ -97,7 +98,7 @@ Result<void> apply_image(const TaskFlags& f, spec::TaskOptions& t) {
   t.env = config.env;
   t.cwd = config.working_dir.empty() ? "/" : config.working_dir;
   if (!config.user.empty() && f.user.empty())
-    return invalid_field("--image",
+    return invalid_field(fld(f, "image"),
                          "the image sets User \"" + config.user +
                              "\": give --user UID[:GID] (user names are not resolved yet)");
   return ok();
@@ -127,17 +128,17 @@ Result<bool> prepare_output(const std::string& dir, const spec::Spec& s) {
   return created;
 }
 
-Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std::string>& controls,
+Result<engine::CreateOptions> build_create_options(TaskRequest& f, std::vector<std::string>& controls,
                                                    std::string& tier_out) {
   engine::CreateOptions o;
   o.id = f.task.empty() ? random_id() : f.task;
-  o.state_root = kStateRoot;
+  o.state_root = f.state_root;
   TRY(engine::check_sandbox_id(o.id));
   TRY_ASSIGN(spec::Tier tier, spec::parse_tier(f.isolate));
-  policy::VolumeRules rules{f.allow_host_paths};
+  VolumeRules rules{f.allow_host_paths};
   spec::Spec base;
   if (!f.bundle.empty()) {
-    if (!f.rootfs.empty()) return invalid_field("--bundle", "give either --bundle or --rootfs");
+    if (!f.rootfs.empty()) return invalid_field(fld(f, "bundle"), "give either --bundle or --rootfs");
     // A bundle's config.json is the whole request: flags that would edit it are refused
     // rather than silently dropped.
     bool edits = !f.ro.empty() || !f.rw.empty() || !f.env.empty() || !f.output.empty() ||
@@ -145,7 +146,7 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
                  f.cpu_shares || !f.cpuset_cpus.empty() || !f.user.empty() || !f.hostname.empty() ||
                  f.cwd != "/" || f.writable_rootfs || !f.image.empty();
     if (edits)
-      return invalid_field("--bundle",
+      return invalid_field(fld(f, "bundle"),
                            "volume, limit and process flags apply to images and --rootfs; "
                            "a bundle's are in its config.json");
     TRY_ASSIGN(base, spec::load_spec_file(f.bundle + "/config.json"));
@@ -162,7 +163,7 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
     t.rootfs = f.rootfs.empty() ? kBuiltinImage : f.rootfs;
     t.args = f.command;
     if (!f.image.empty()) {
-      if (!f.rootfs.empty()) return invalid_field("--image", "give either --image or --rootfs");
+      if (!f.rootfs.empty()) return invalid_field(fld(f, "image"), "give either --image or --rootfs");
       TRY(apply_image(f, t));
     } else if (f.rootfs.empty() && !path_exists(t.rootfs)) {
       return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
@@ -178,36 +179,36 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
       if (n == 1)
         gid = uid;
       else if (n != 2)
-        return invalid_field("--user", "expected UID[:GID], got \"" + f.user + "\"");
+        return invalid_field(fld(f, "user"), "expected UID[:GID], got \"" + f.user + "\"");
       t.uid = uid;
       t.gid = gid;
     }
     for (size_t i = 0; i < f.ro.size(); ++i) {
-      TRY_ASSIGN(auto v, parse_volume(f.ro[i], true, f.exec_volumes, rules, "--ro " + f.ro[i]));
+      TRY_ASSIGN(auto v, parse_volume(f.ro[i], true, f.exec_volumes, rules, fld(f, "ro") + " " + f.ro[i]));
       t.volumes.push_back(v);
     }
     for (size_t i = 0; i < f.rw.size(); ++i) {
-      TRY_ASSIGN(auto v, parse_volume(f.rw[i], false, true, rules, "--rw " + f.rw[i]));
+      TRY_ASSIGN(auto v, parse_volume(f.rw[i], false, true, rules, fld(f, "rw") + " " + f.rw[i]));
       t.volumes.push_back(v);
     }
     if (!f.output.empty()) {
       std::string resolved = resolve_future_path(f.output);
-      std::string why = policy::sensitive_reason(resolved);
-      if (!why.empty()) return invalid_field("--output", resolved + " is " + why);
+      std::string why = sensitive_reason(resolved);
+      if (!why.empty()) return invalid_field(fld(f, "output"), resolved + " is " + why);
       t.output_dir = resolved;
     }
     if (!f.scratch.empty()) {
-      TRY_ASSIGN(t.scratch_bytes, spec::parse_size(f.scratch, "--scratch"));
+      TRY_ASSIGN(t.scratch_bytes, spec::parse_size(f.scratch, fld(f, "scratch")));
     }
     if (!f.memory.empty()) {
-      TRY_ASSIGN(t.memory_bytes, spec::parse_size(f.memory, "--memory"));
+      TRY_ASSIGN(t.memory_bytes, spec::parse_size(f.memory, fld(f, "memory")));
     }
     t.pids = f.pids;
     if (!f.cpus.empty()) {
       char* end = nullptr;
       double c = strtod(f.cpus.c_str(), &end);
       if (end == f.cpus.c_str() || *end)
-        return invalid_field("--cpus", "expected a number, got \"" + f.cpus + "\"");
+        return invalid_field(fld(f, "cpus"), "expected a number, got \"" + f.cpus + "\"");
       t.cpus = c;
     }
     t.cpu_shares = f.cpu_shares;
@@ -221,4 +222,4 @@ Result<engine::CreateOptions> build_create_options(TaskFlags& f, std::vector<std
   return o;
 }
 
-}  // namespace clawcage::cli
+}  // namespace clawcage::policy
