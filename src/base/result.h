@@ -12,7 +12,10 @@
 namespace clawcage {
 
 struct Error {
-  int code = 0;                      // errno when a syscall failed, 0 otherwise
+  int code = 0;  // errno when a syscall failed, 0 otherwise
+  // An errno-style class of the failure for callers that answer clients (EINVAL bad input,
+  // ENOENT missing resource, EEXIST conflict, EAGAIN try later...). Not printed.
+  int reason = 0;
   std::string operation;             // what was being done: "mount", "parse", "mkdir"
   std::string subject;               // the path, field or resource at fault
   std::string detail;                // explanation when code is 0 (or extra words beside errno)

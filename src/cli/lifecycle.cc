@@ -11,9 +11,9 @@
 
 #include "base/files.h"
 #include "cli/commands.h"
-#include "policy/task_request.h"
 #include "engine/sandbox.h"
 #include "linux/cgroup.h"
+#include "policy/task_request.h"
 
 namespace clawcage::cli {
 
@@ -64,7 +64,12 @@ int create(policy::TaskRequest& f, const std::string& pid_file) {
 
 }  // namespace
 
-void add_lifecycle_commands(CLI::App& app, int& exit_code) {
+void add_lifecycle_commands(CLI::App& top, int& exit_code) {
+  // The OCI lifecycle verbs live under `clawcage oci` (runc's verbs); `clawcage kill` and
+  // friends at the top level talk to the daemon.
+  CLI::App& app =
+      *top.add_subcommand("oci", "OCI runtime verbs: create start state kill delete list");
+  app.require_subcommand(1);
   auto f = std::make_shared<policy::TaskRequest>();
   auto pid_file = std::make_shared<std::string>();
   CLI::App* c =

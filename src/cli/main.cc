@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   clawcage::cli::add_spec_command(app, exit_code);
   clawcage::cli::add_lifecycle_commands(app, exit_code);
   clawcage::cli::add_image_command(app, exit_code);
+  clawcage::cli::add_task_verbs(app, exit_code);
+  clawcage::cli::add_daemon_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -26,7 +26,7 @@ namespace clawcage::os {
 namespace ci = cgroup_internal;
 
 Result<std::unique_ptr<CgroupManager>> CgroupManager::detect(const std::string& root,
-                                                            const std::string& parent) {
+                                                             const std::string& parent) {
   TRY(ci::check_name(parent).context("choosing the cgroup parent"));
   struct statfs st;
   if (::statfs(root.c_str(), &st) != 0) return system_error("statfs", root);

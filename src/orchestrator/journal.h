@@ -65,10 +65,21 @@ class Journal {
   const std::string& path() const { return path_; }
 
  private:
+  struct Statements;  // prepared once by open(), finalized by ~Journal (journal.cc)
+
   Journal() = default;
+  // The error of the last failed call on db_, naming `what` and the task (when not empty);
+  // notes when SQLite rolled the open transaction back.
+  Error error(const std::string& what, const std::string& task_id = "");
+  // Runs a statement that returns no row; resets it.
+  Result<void> step_done(sqlite3_stmt* stmt, const std::string& what,
+                         const std::string& task_id = "");
+  Result<std::vector<Task>> read_tasks(sqlite3_stmt* stmt, const std::string& what);
+
   sqlite3* db_ = nullptr;
   std::string path_;
   bool in_tx_ = false;
+  std::unique_ptr<Statements> stmts_;
 };
 
 }  // namespace clawcage::orchestrator

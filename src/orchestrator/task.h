@@ -18,13 +18,15 @@ enum class TaskState { queued, admitted, created, started, exited, reaped };
 const char* state_name(TaskState state);
 std::optional<TaskState> parse_state(const std::string& name);
 // exited and reaped: the task has its final result.
-inline bool is_final(TaskState s) { return s == TaskState::exited || s == TaskState::reaped; }
+inline bool is_final(TaskState s) {
+  return s == TaskState::exited || s == TaskState::reaped;
+}
 
 // A named volume from the daemon's configuration, as a request refers to it.
 struct VolumeRef {
   std::string name;
-  std::string target;       // absolute path in the sandbox
-  bool readonly = true;     // "mode": "ro" (default) or "rw"
+  std::string target;    // absolute path in the sandbox
+  bool readonly = true;  // "mode": "ro" (default) or "rw"
 };
 
 // What the client asked for (POST /v1/tasks). Stored verbatim as JSON in the journal.
@@ -41,7 +43,7 @@ struct TaskRequest {
   std::string scratch;  // size of a private tmpfs at /scratch, "" = none
   std::string memory;   // e.g. "256M"; "" = the daemon's default
   std::optional<int64_t> pids;
-  std::string cpus;          // CPU quota in cores; "" = none (fair share by weight)
+  std::string cpus;  // CPU quota in cores; "" = none (fair share by weight)
   std::optional<int64_t> cpu_shares;
   std::string cwd, user, hostname;
   int64_t deadline_ms = 0;  // 0 = the daemon's default
@@ -81,7 +83,7 @@ struct Task {
   std::string request_json;  // the TaskRequest as stored
   std::string tier;          // once admitted
   double submitted_at = 0, admitted_at = 0, started_at = 0, exited_at = 0, reaped_at = 0;
-  pid_t pid = 0;               // the sandbox init, once created
+  pid_t pid = 0;                // the sandbox init, once created
   uint64_t pid_start_time = 0;  // its start time (/proc/PID/stat field 22)
   std::string kill_requested_by;
   std::optional<TaskResult> result;

@@ -23,7 +23,9 @@ namespace clawcage::policy {
 
 namespace {
 
-std::string fld(const TaskRequest& f, const char* name) { return f.field_prefix + name; }
+std::string fld(const TaskRequest& f, const char* name) {
+  return f.field_prefix + name;
+}
 
 std::string random_id() {
   unsigned char b[6];
@@ -128,7 +130,8 @@ Result<bool> prepare_output(const std::string& dir, const spec::Spec& s) {
   return created;
 }
 
-Result<engine::CreateOptions> build_create_options(TaskRequest& f, std::vector<std::string>& controls,
+Result<engine::CreateOptions> build_create_options(TaskRequest& f,
+                                                   std::vector<std::string>& controls,
                                                    std::string& tier_out) {
   engine::CreateOptions o;
   o.id = f.task.empty() ? random_id() : f.task;
@@ -138,7 +141,8 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f, std::vector<s
   VolumeRules rules{f.allow_host_paths};
   spec::Spec base;
   if (!f.bundle.empty()) {
-    if (!f.rootfs.empty()) return invalid_field(fld(f, "bundle"), "give either --bundle or --rootfs");
+    if (!f.rootfs.empty())
+      return invalid_field(fld(f, "bundle"), "give either --bundle or --rootfs");
     // A bundle's config.json is the whole request: flags that would edit it are refused
     // rather than silently dropped.
     bool edits = !f.ro.empty() || !f.rw.empty() || !f.env.empty() || !f.output.empty() ||
@@ -163,7 +167,8 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f, std::vector<s
     t.rootfs = f.rootfs.empty() ? kBuiltinImage : f.rootfs;
     t.args = f.command;
     if (!f.image.empty()) {
-      if (!f.rootfs.empty()) return invalid_field(fld(f, "image"), "give either --image or --rootfs");
+      if (!f.rootfs.empty())
+        return invalid_field(fld(f, "image"), "give either --image or --rootfs");
       TRY(apply_image(f, t));
     } else if (f.rootfs.empty() && !path_exists(t.rootfs)) {
       return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
@@ -184,7 +189,8 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f, std::vector<s
       t.gid = gid;
     }
     for (size_t i = 0; i < f.ro.size(); ++i) {
-      TRY_ASSIGN(auto v, parse_volume(f.ro[i], true, f.exec_volumes, rules, fld(f, "ro") + " " + f.ro[i]));
+      TRY_ASSIGN(auto v,
+                 parse_volume(f.ro[i], true, f.exec_volumes, rules, fld(f, "ro") + " " + f.ro[i]));
       t.volumes.push_back(v);
     }
     for (size_t i = 0; i < f.rw.size(); ++i) {

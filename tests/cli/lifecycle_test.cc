@@ -35,13 +35,13 @@ class Lifecycle : public ::testing::Test {
   }
   // `clawcage create` with its stdio on files: the init inherits them and outlives create.
   int create(const std::string& id) {
-    pid_t pid = start_clawcage({"create", "--bundle", bundle_, id}, bundle_ + "/out");
+    pid_t pid = start_clawcage({"oci", "create", "--bundle", bundle_, id}, bundle_ + "/out");
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
   std::string status(const std::string& id) {
-    auto r = run_clawcage({"state", id}, 30, false);
+    auto r = run_clawcage({"oci", "state", id}, 30, false);
     if (r.exit_code != 0) return "error: " + r.err;
     return nlohmann::json::parse(r.out).value("status", "");
   }
@@ -73,21 +73,21 @@ TEST_F(Lifecycle, CreateWaitsStartRunsDeleteRemoves) {
   EXPECT_EQ(status(id), "created");
   usleep(100000);
   EXPECT_EQ(output().find("payload-ran"), std::string::npos) << "ran before start";
-  auto start = run_clawcage({"start", id}, 30, false);
+  auto start = run_clawcage({"oci", "start", id}, 30, false);
   ASSERT_EQ(start.exit_code, 0) << start.err;
   for (int i = 0; i < 200 && status(id) != "stopped"; ++i) usleep(10000);
   EXPECT_EQ(status(id), "stopped");
   EXPECT_NE(output().find("payload-ran"), std::string::npos);
-  auto list = run_clawcage({"list", "--json"}, 30, false);
+  auto list = run_clawcage({"oci", "list", "--json"}, 30, false);
   ASSERT_EQ(list.exit_code, 0) << list.err;
   bool listed = false;
   for (const auto& st : nlohmann::json::parse(list.out))
     listed = listed || (st.value("id", "") == id && st.value("status", "") == "stopped");
   EXPECT_TRUE(listed) << list.out;
-  auto again = run_clawcage({"start", id}, 30, false);
+  auto again = run_clawcage({"oci", "start", id}, 30, false);
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("not created"), std::string::npos) << again.err;
-  auto del = run_clawcage({"delete", id}, 30, false);
+  auto del = run_clawcage({"oci", "delete", id}, 30, false);
   EXPECT_EQ(del.exit_code, 0) << del.err;
   expect_gone(id);
 }
@@ -96,28 +96,28 @@ TEST_F(Lifecycle, KillAndForcedDelete) {
   write_config("sleep 30");
   std::string id = unique_name("lckill");
   ASSERT_EQ(create(id), 0) << output();
-  ASSERT_EQ(run_clawcage({"start", id}, 30, false).exit_code, 0);
+  ASSERT_EQ(run_clawcage({"oci", "start", id}, 30, false).exit_code, 0);
   EXPECT_EQ(status(id), "running");
-  auto refused = run_clawcage({"delete", id}, 30, false);
+  auto refused = run_clawcage({"oci", "delete", id}, 30, false);
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("running"), std::string::npos) << refused.err;
-  auto kill = run_clawcage({"kill", id, "KILL"}, 30, false);
+  auto kill = run_clawcage({"oci", "kill", id, "KILL"}, 30, false);
   EXPECT_EQ(kill.exit_code, 0) << kill.err;
   for (int i = 0; i < 200 && status(id) != "stopped"; ++i) usleep(10000);
   EXPECT_EQ(status(id), "stopped");
-  EXPECT_EQ(run_clawcage({"delete", id}, 30, false).exit_code, 0);
+  EXPECT_EQ(run_clawcage({"oci", "delete", id}, 30, false).exit_code, 0);
   expect_gone(id);
 
   // A created (never started) sandbox goes with --force.
   std::string id2 = unique_name("lcforce");
   ASSERT_EQ(create(id2), 0);
-  EXPECT_EQ(run_clawcage({"delete", "--force", id2}, 30, false).exit_code, 0);
+  EXPECT_EQ(run_clawcage({"oci", "delete", "--force", id2}, 30, false).exit_code, 0);
   expect_gone(id2);
 }
 
 TEST_F(Lifecycle, ErrorsNameTheSandbox) {
   write_config("true");
-  auto missing = run_clawcage({"start", "no-such-sandbox"}, 30, false);
+  auto missing = run_clawcage({"oci", "start", "no-such-sandbox"}, 30, false);
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("no-such-sandbox: no such sandbox"), std::string::npos) << missing.err;
   std::string id = unique_name("lcdup");
@@ -125,9 +125,9 @@ TEST_F(Lifecycle, ErrorsNameTheSandbox) {
   EXPECT_NE(create(id), 0);
   EXPECT_NE(output().find("a sandbox named " + id + " exists"), std::string::npos) << output();
   EXPECT_EQ(status(id), "created");
-  auto sig = run_clawcage({"kill", id, "SIGBOGUS"}, 30, false);
+  auto sig = run_clawcage({"oci", "kill", id, "SIGBOGUS"}, 30, false);
   EXPECT_NE(sig.err.find("unknown signal"), std::string::npos) << sig.err;
-  EXPECT_EQ(run_clawcage({"delete", "-f", id}, 30, false).exit_code, 0);
+  EXPECT_EQ(run_clawcage({"oci", "delete", "-f", id}, 30, false).exit_code, 0);
   expect_gone(id);
 }
 

@@ -1,0 +1,144 @@
+// The orchestrator: admission, spawning, supervision and reconciliation of every task the
+// daemon runs, in one single-threaded event loop. It owns an epoll fd (poll_fd) that holds
+// everything it waits on (SIGCHLD, its timer, adopted sandboxes' pidfds, the log directory's
+// inotify); the API layer nests it in its own loop and calls process() when it is readable.
+//
+// Journal writes join the transaction the loop has open; nothing a client is told is true
+// before commit() returns, and no sandbox is created before its "admitted" row is committed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "engine/sandbox.h"
+#include "linux/cgroup.h"
+#include "orchestrator/admission.h"
+#include "orchestrator/config.h"
+#include "orchestrator/journal.h"
+#include "orchestrator/task.h"
+
+namespace clawcage::orchestrator {
+
+// Sets Error::reason, which the API layer maps to an HTTP status:
+// EINVAL 400, EACCES 403, ENOENT 404, EEXIST/EBUSY 409, E2BIG 413, EAGAIN 429.
+Error with_code(Error e, int reason);
+
+struct SubmitResult {
+  Task task;
+  bool created = false;  // false: an existing task with the same id and request
+};
+
+struct HealthReport {
+  bool healthy = true;
+  std::string json;  // {"healthy":..., "checks": {...}}
+};
+
+class Orchestrator {
+ public:
+  // Opens the journal, the cgroup manager and the directories, then reconciles the journal
+  // with the kernel (see reconcile()).
+  static Result<std::unique_ptr<Orchestrator>> open(DaemonConfig config);
+  ~Orchestrator();
+
+  const DaemonConfig& config() const { return config_; }
+  int poll_fd() const { return epoll_.get(); }
+  // Handles whatever poll_fd reported: exits, timers, adopted sandboxes, log growth.
+  void process();
+  // Admits and spawns up to config.spawn_batch queued tasks (commits on the way).
+  void spawn_turn();
+  bool has_runnable_work() const;
+  // Group commit of the loop's open transaction.
+  Result<void> commit();
+
+  // API operations. Each joins the open transaction.
+  Result<SubmitResult> submit(const std::string& body);
+  Result<Task> get(const std::string& id);
+  Result<std::vector<Task>> list(std::optional<TaskState> state, const std::string& agent,
+                                 size_t limit);
+  Result<Task> kill(const std::string& id, int signal, const std::string& by);
+  // Removes a final task's record, logs and output. force: kill a live one first; its record
+  // goes once it is reaped.
+  Result<void> remove(const std::string& id, bool force);
+  HealthReport health();
+  std::string volumes_json() const;
+  // Log files of a task and whether they were capped.
+  std::string log_path(const std::string& id, bool stderr_stream) const;
+  bool log_truncated(const std::string& id, bool stderr_stream);
+  uint64_t log_cap() const { return config_.log_cap_bytes; }
+
+  // Called when a task gets its result (waiters), and when a log grows or a task ends
+  // (followers).
+  std::function<void(const std::string& id)> on_final;
+  std::function<void(const std::string& id)> on_output;
+
+  // Compares the journal with the kernel and repairs both (start-up and periodic).
+  void reconcile(bool startup);
+
+  size_t queued() const { return queue_.size(); }
+  size_t running() const { return live_.size(); }
+
+ private:
+  struct Live {
+    Task task;
+    TaskRequest request;
+    std::optional<engine::Sandbox> sandbox;  // our own child
+    UniqueFd adopted_pidfd;                  // re-adopted after a daemon restart
+    int64_t memory_limit = 0;
+    std::chrono::steady_clock::time_point started;
+    bool term_sent = false;
+    bool remove_when_reaped = false;
+  };
+  using Clock = std::chrono::steady_clock;
+
+  Orchestrator() = default;
+  Result<void> setup();
+  Result<void> validate_request(TaskRequest& request);
+  Result<engine::CreateOptions> create_options(const Task& task, const TaskRequest& request,
+                                               std::string& tier, int64_t& memory);
+  void spawn(const std::string& id);
+  void reap_children();
+  void finish(Live& live, std::optional<os::ExitStatus> status, const std::string& lost_why);
+  void on_deadlines();
+  void enforce_log_caps(const std::string& file);
+  // Removes a sandbox's cgroup and state dir by name (bounded; error = stuck).
+  Result<void> cleanup_kernel(const std::string& id);
+  void record(Task& task, TaskState state, const std::string& detail);
+  void fail_spawn(Task& task, const Error& error, int exit_code);
+  void retry_stuck();
+  bool budget_allows(const HostBudget& budget, int64_t memory, std::string& why) const;
+  void log_event(const std::string& text);
+
+  DaemonConfig config_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<os::CgroupManager> cgroups_;
+  UniqueFd epoll_, signal_fd_, timer_fd_, inotify_fd_;
+  FairQueue queue_;
+  std::map<std::string, std::unique_ptr<Live>> live_;  // admitted and not yet reaped
+  std::map<pid_t, std::string> by_pid_;                // own children
+  std::map<int, std::string> by_pidfd_;                // adopted sandboxes
+  std::map<std::string, size_t> running_per_agent_;
+  std::set<std::string> stuck_;      // exited, cgroup would not go: retried
+  std::set<std::string> truncated_;  // "<id>.stdout"/"<id>.stderr" logs cut at the cap
+  Clock::time_point last_stuck_retry_;
+  int64_t admitted_memory_ = 0;
+  // (when, id): SIGTERM at the deadline, SIGKILL kill_grace later.
+  std::priority_queue<std::pair<Clock::time_point, std::string>,
+                      std::vector<std::pair<Clock::time_point, std::string>>, std::greater<>>
+      deadlines_;
+  Clock::time_point last_reconcile_;
+  uint64_t orphans_reaped_ = 0;
+  std::string last_admission_block_;
+};
+
+}  // namespace clawcage::orchestrator
