@@ -6,7 +6,9 @@
 # Usage: scripts/check-leftovers.sh [CLAWCAGE_BINARY]
 set -u
 left=0
-for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage; do
+# clawcage/ holds `clawcage run` sandboxes; clawcaged*/ the daemons' tasks (tests use
+# clawcaged-test-* parents).
+for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage /sys/fs/cgroup/*/clawcaged* /sys/fs/cgroup/clawcaged*; do
   [ -d "$d" ] || continue
   for c in "$d"/*/; do
     [ -d "$c" ] || continue
@@ -19,14 +21,17 @@ fi
 for p in /proc/[0-9]*; do
   pid=${p#/proc/}
   [ "$pid" = $$ ] && continue
-  grep -qE '/clawcage/' "$p/cgroup" 2>/dev/null && { echo "leftover process $pid: $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"; left=1; }
+  grep -qE '/clawcaged?[^/]*/' "$p/cgroup" 2>/dev/null && { echo "leftover process $pid: $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"; left=1; }
 done
-if [ -d /run/clawcage ] && [ -n "$(ls -A /run/clawcage 2>/dev/null)" ]; then
+if [ -d /run/clawcage ] && [ -n "$(find /run/clawcage -mindepth 1 -maxdepth 1 -type d)" ]; then
   echo "leftover state: $(ls /run/clawcage)"; left=1
 fi
+for d in /run/clawcaged*/sandboxes /tmp/clawcaged-test-*/run/sandboxes; do
+  [ -d "$d" ] && [ -n "$(ls -A "$d")" ] && { echo "leftover daemon state in $d: $(ls -A "$d")"; left=1; }
+done
 if [ "$left" = 0 ] && [ -n "${1:-}" ]; then
   "$1" gc --parents >/dev/null
-  for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage; do
+  for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage /sys/fs/cgroup/*/clawcaged-test-* /sys/fs/cgroup/clawcaged-test-*; do
     [ -d "$d" ] && { echo "leftover cgroup parent: $d"; left=1; }
   done
 fi

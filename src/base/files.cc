@@ -1,4 +1,5 @@
 #include "base/files.h"
+#include <ftw.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -80,6 +81,21 @@ Result<void> make_dirs(const std::string& path, int mode) {
     if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return system_error("mkdir", cur);
   }
   return ok();
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
+  if (type == FTW_DP)
+    ::rmdir(path);
+  else
+    ::unlink(path);
+  return 0;
+}
+}  // namespace
+
+void remove_tree(const std::string& path) {
+  if (!path_exists(path)) return;
+  nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 bool path_exists(const std::string& path) {

@@ -21,6 +21,8 @@ Result<void> create_file(const std::string& path, const std::string& data, int m
 // mkdir -p; mode applies to created directories.
 Result<void> make_dirs(const std::string& path, int mode = 0755);
 bool path_exists(const std::string& path);
+// rm -rf that neither follows symlinks nor crosses mounts; best effort.
+void remove_tree(const std::string& path);
 std::string trim(const std::string& s);
 
 }  // namespace clawcage

@@ -15,6 +15,7 @@ void add_image_command(CLI::App& app, int& exit_code);
 // submit, ps, logs, wait, cancel, rm: clients of `clawcage daemon` (src/api/client.h).
 void add_task_verbs(CLI::App& app, int& exit_code);
 void add_daemon_command(CLI::App& app, int& exit_code);
+void add_bench_command(CLI::App& app, int& exit_code);
 
 // Everything after the first "--" on the command line: the task's command. main() splits
 // it off before CLI11 parses (CLI11 2.1 mis-parses "--" right after a list option).

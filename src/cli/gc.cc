@@ -28,7 +28,7 @@ std::vector<std::string> state_dirs() {
   DIR* d = opendir(kStateRoot);
   if (!d) return out;
   while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') out.push_back(e->d_name);
+    if (e->d_name[0] != '.' && e->d_type == DT_DIR) out.push_back(e->d_name);  // not api.sock
   closedir(d);
   return out;
 }

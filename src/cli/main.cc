@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   clawcage::cli::add_image_command(app, exit_code);
   clawcage::cli::add_task_verbs(app, exit_code);
   clawcage::cli::add_daemon_command(app, exit_code);
+  clawcage::cli::add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

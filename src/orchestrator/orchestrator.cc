@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
@@ -46,20 +45,6 @@ std::string random_id() {
   char out[32];
   snprintf(out, sizeof out, "t-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
   return out;
-}
-
-int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
-  if (type == FTW_DP)
-    ::rmdir(path);
-  else
-    ::unlink(path);
-  return 0;
-}
-
-// rm -rf without following symlinks or crossing mounts.
-void remove_tree(const std::string& path) {
-  if (!path_exists(path)) return;
-  nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 std::vector<std::string> list_dir(const std::string& path) {
@@ -143,7 +128,14 @@ Result<void> Orchestrator::setup() {
       return system_error("epoll_ctl", "orchestrator");
   }
   last_reconcile_ = Clock::now();
+  if (const char* crash = getenv("CLAWCAGE_DAEMON_CRASH_AT")) crash_at_ = crash;
   return ok();
+}
+
+void Orchestrator::crash_point(const char* name) {
+  if (crash_at_ != name) return;
+  log_event(std::string("crashing at ") + name + " (CLAWCAGE_DAEMON_CRASH_AT)");
+  raise(SIGKILL);
 }
 
 void Orchestrator::log_event(const std::string& text) {
@@ -382,6 +374,7 @@ void Orchestrator::spawn_turn() {
   if (admitted.empty()) return;
   // Write-ahead: the journal knows every sandbox before it exists.
   if (auto c = commit(); !c) log_event(c.error().message());
+  crash_point("admitted");
 
   std::vector<std::string> created;
   for (const auto& id : admitted) {
@@ -417,6 +410,7 @@ void Orchestrator::spawn_turn() {
       continue;
     }
     l.sandbox.emplace(std::move(*sb));
+    crash_point("created");
     l.task.pid = l.sandbox->pid();
     auto st = os::process_start_time(l.task.pid);
     l.task.pid_start_time = st ? *st : 0;
@@ -430,6 +424,7 @@ void Orchestrator::spawn_turn() {
     if (l != live_.end() && is_final(l->second->task.state)) live_.erase(l);
   }
   if (auto c = commit(); !c) log_event(c.error().message());
+  if (!created.empty()) crash_point("started");
 
   for (const auto& id : created) {
     auto it = live_.find(id);
@@ -450,6 +445,7 @@ void Orchestrator::spawn_turn() {
     int64_t deadline =
         l.request.deadline_ms > 0 ? l.request.deadline_ms : config_.default_deadline_ms;
     deadlines_.push({l.started + std::chrono::milliseconds(deadline), id});
+    crash_point("running");
   }
 }
 
@@ -646,6 +642,10 @@ void Orchestrator::finish(Live& l, std::optional<os::ExitStatus> status,
   ::unlink((config_.data_dir + "/stdin/" + id).c_str());
   t.result = r;
   record(t, TaskState::exited, r.cause);
+  if (crash_at_ == "exited") {
+    (void)commit();
+    crash_point("exited");
+  }
   if (!t.stuck) record(t, TaskState::reaped, "");
   bool remove_after = l.remove_when_reaped;
   admitted_memory_ -= l.memory_limit;

@@ -118,6 +118,9 @@ class Orchestrator {
   void retry_stuck();
   bool budget_allows(const HostBudget& budget, int64_t memory, std::string& why) const;
   void log_event(const std::string& text);
+  // Fault injection for the reconciliation tests: with CLAWCAGE_DAEMON_CRASH_AT=<point>
+  // (admitted, created, started, running, exited) the daemon SIGKILLs itself there.
+  void crash_point(const char* name);
 
   DaemonConfig config_;
   std::unique_ptr<Journal> journal_;
@@ -139,6 +142,7 @@ class Orchestrator {
   Clock::time_point last_reconcile_;
   uint64_t orphans_reaped_ = 0;
   std::string last_admission_block_;
+  std::string crash_at_;
 };
 
 }  // namespace clawcage::orchestrator
