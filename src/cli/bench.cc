@@ -140,7 +140,14 @@ std::vector<std::string> kernel_leftovers(const std::string& parent, const std::
   for (const auto& p : subdirs("/proc")) {
     if (p.find_first_not_of("0123456789") != std::string::npos) continue;
     auto cg = read_file("/proc/" + p + "/cgroup");
-    if (cg && cg->find("/" + parent + "/") != std::string::npos) out.push_back("process " + p);
+    if (cg && cg->find("/" + parent + "/") != std::string::npos) {
+      auto cmd = read_file("/proc/" + p + "/cmdline");
+      std::string c = cmd ? *cmd : "";
+      std::replace(c.begin(), c.end(), '\0', ' ');
+      size_t at = cg->find("/" + parent + "/");
+      size_t end = cg->find('\n', at);
+      out.push_back("process " + p + " (" + c + ") in " + cg->substr(at, end - at));
+    }
   }
   auto mi = read_file("/proc/self/mountinfo");
   if (mi && mi->find(root) != std::string::npos) out.push_back("mount under " + root);
@@ -338,7 +345,13 @@ int run_bench(BenchFlags f) {
   std::vector<std::string> leftovers;
   if (d.pid > 0) {
     d.signal_and_reap(SIGTERM);
-    leftovers = kernel_leftovers(d.parent, d.root);
+    // Inits orphaned by a chaos kill are reparented to pid 1, which reaps them in its own
+    // time: the kernel is given 5 s to settle before anything counts as left over.
+    for (int i = 0; i < 50; ++i) {
+      leftovers = kernel_leftovers(d.parent, d.root);
+      if (leftovers.empty()) break;
+      usleep(100000);
+    }
   }
 
   json out = {
