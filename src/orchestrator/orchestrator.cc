@@ -478,6 +478,7 @@ Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, con
     }
   }
   if (r.output) p.output = config_.data_dir + "/outputs/" + task.id;
+  p.output_chosen_by_daemon = true;
   std::vector<std::string> controls;
   TRY_ASSIGN(engine::CreateOptions o, policy::build_create_options(p, controls, tier));
   if (r.output) TRY(policy::prepare_output(p.output, o.spec));

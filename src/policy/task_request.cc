@@ -200,7 +200,8 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
     if (!f.output.empty()) {
       std::string resolved = resolve_future_path(f.output);
       std::string why = sensitive_reason(resolved);
-      if (!why.empty()) return invalid_field(fld(f, "output"), resolved + " is " + why);
+      if (!why.empty() && !f.output_chosen_by_daemon)
+        return invalid_field(fld(f, "output"), resolved + " is " + why);
       t.output_dir = resolved;
     }
     if (!f.scratch.empty()) {

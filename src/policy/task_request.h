@@ -27,6 +27,8 @@ struct TaskRequest {
   std::string store;  // image store directory (empty: the default)
   std::string bundle;
   std::vector<std::string> ro, rw, env, allow_host_paths;
+  // The daemon places outputs under its own data dir, which a client may not name.
+  bool output_chosen_by_daemon = false;
   std::string output, scratch, memory, cpus, timeout, kill_grace = "2s", cwd = "/", user, hostname;
   std::optional<int64_t> pids;
   std::optional<int64_t> cpu_shares;

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -113,8 +114,7 @@ std::string join_lines(const std::vector<std::string>& lines) {
 
 DaemonProcess::DaemonProcess() {
   static std::atomic<int> counter{0};
-  std::string name =
-      "clawcaged-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+  std::string name = "clawcaged-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
   root_ = "/tmp/" + name;
   parent_ = name;
   std::error_code ec;
@@ -140,8 +140,8 @@ std::string DaemonProcess::log() const {
 
 ::testing::AssertionResult DaemonProcess::start(int timeout_ms) {
   if (pid_ > 0) return ::testing::AssertionFailure() << "the daemon is already running";
-  std::vector<std::string> args = {binary(),       "daemon",   "--socket",        socket_path(),
-                                   "--data-dir",   data_dir(), "--run-dir",       run_dir(),
+  std::vector<std::string> args = {binary(),          "daemon",   "--socket",  socket_path(),
+                                   "--data-dir",      data_dir(), "--run-dir", run_dir(),
                                    "--cgroup-parent", parent_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   // The test's environment, less anything that would steer the daemon, plus extra_env.
@@ -184,17 +184,16 @@ std::string DaemonProcess::log() const {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return ::testing::AssertionFailure()
-             << "the daemon " << describe_status(status) << " before serving " << socket_path()
-             << "; its log:\n"
-             << this->log();
+      return ::testing::AssertionFailure() << "the daemon " << describe_status(status)
+                                           << " before serving " << socket_path() << "; its log:\n"
+                                           << this->log();
     }
     if (socket_accepts(socket_path())) return ::testing::AssertionSuccess();
     sleep_ms(10);
   }
   kill9();
-  return ::testing::AssertionFailure() << "the daemon did not serve " << socket_path()
-                                       << " within " << timeout_ms << " ms; its log:\n"
+  return ::testing::AssertionFailure() << "the daemon did not serve " << socket_path() << " within "
+                                       << timeout_ms << " ms; its log:\n"
                                        << this->log();
 }
 
@@ -204,14 +203,14 @@ std::string DaemonProcess::log() const {
   int status = 0;
   if (wait_exit(timeout_ms, &status)) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "the daemon " << describe_status(status)
-                                         << " on SIGTERM; its log:\n"
-                                         << log();
+    return ::testing::AssertionFailure()
+           << "the daemon " << describe_status(status) << " on SIGTERM; its log:\n"
+           << log();
   }
   kill9();
-  return ::testing::AssertionFailure() << "the daemon did not stop within " << timeout_ms
-                                       << " ms of SIGTERM; its log:\n"
-                                       << log();
+  return ::testing::AssertionFailure()
+         << "the daemon did not stop within " << timeout_ms << " ms of SIGTERM; its log:\n"
+         << log();
 }
 
 void DaemonProcess::kill9() {
@@ -278,6 +277,12 @@ void DaemonProcess::teardown() {
   if (torn_down_) return;
   torn_down_ = true;
   kill9();
+  if (::testing::Test::HasFailure()) {
+    std::string text = log();
+    if (text.size() > 8192) text = "...\n" + text.substr(text.size() - 8192);
+    fprintf(stderr, "--- log of daemon %s ---\n%s--- end of log ---\n", parent_.c_str(),
+            text.c_str());
+  }
   // Kill whatever still runs in the task cgroups (sandboxes outlive the daemon by design).
   for (int round = 0; round < 200; ++round) {
     bool any = false;
@@ -286,7 +291,8 @@ void DaemonProcess::teardown() {
       subtree(p, dirs);
       for (const auto& dir : dirs) {
         // cgroup2 (the unified dir of a hybrid host too) kills the whole subtree at once.
-        if (access((dir + "/cgroup.kill").c_str(), W_OK) == 0) write_text(dir + "/cgroup.kill", "1");
+        if (access((dir + "/cgroup.kill").c_str(), W_OK) == 0)
+          write_text(dir + "/cgroup.kill", "1");
         // A v1 freezer left frozen by a killed daemon would hold SIGKILL back.
         if (access((dir + "/freezer.state").c_str(), W_OK) == 0)
           write_text(dir + "/freezer.state", "THAWED");
