@@ -1,12 +1,19 @@
 #include "api/client.h"
 
 #include <curl/curl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
+
+#include "base/unique_fd.h"
 
 namespace clawcage::api {
 
@@ -207,6 +214,98 @@ Result<long> Client::stream(const std::string& path,
   if (headers) *headers = t.response.headers;
   if (t.response.status < 200 || t.response.status >= 300) return api_error(t.response);
   return t.response.status;
+}
+
+namespace {
+
+Result<void> write_all(int fd, const char* data, size_t size, const std::string& what) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return system_error("write", what);
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return ok();
+}
+
+}  // namespace
+
+Result<void> Client::attach(const std::string& id, bool send_stdin, int in, int out, int err) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_.size() >= sizeof addr.sun_path) return invalid_field("--socket", "path too long");
+  memcpy(addr.sun_path, socket_.c_str(), socket_.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return system_error("socket", socket_);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    Error e = system_error("connect", socket_);
+    e.detail = "cannot reach the clawcage daemon (is `clawcage daemon` running?)";
+    return e;
+  }
+  std::string request = "POST /v1/tasks/" + url_escape(id) +
+                        "/attach?stdin=" + (send_stdin ? "1" : "0") +
+                        " HTTP/1.1\r\nHost: clawcage\r\nConnection: Upgrade\r\nUpgrade: "
+                        "tcp\r\nContent-Length: 0\r\n\r\n";
+  TRY(write_all(fd.get(), request.data(), request.size(), socket_));
+  // The answer's head, then the framed stream.
+  std::string buf;
+  size_t head_end = std::string::npos;
+  while (head_end == std::string::npos) {
+    char tmp[4096];
+    ssize_t n = ::read(fd.get(), tmp, sizeof tmp);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error("attach", id, "the daemon closed the connection");
+    buf.append(tmp, static_cast<size_t>(n));
+    head_end = buf.find("\r\n\r\n");
+    if (buf.size() > 65536) return make_error("attach", id, "answer head too large");
+  }
+  std::string head = buf.substr(0, head_end);
+  buf.erase(0, head_end + 4);
+  long status = 0;
+  if (head.size() > 12) status = std::strtol(head.c_str() + 9, nullptr, 10);
+  if (status != 101) {
+    Response r;
+    r.status = status;
+    r.body = buf;
+    return api_error(r).add_context("while attaching to task " + id);
+  }
+  bool in_open = send_stdin;
+  for (;;) {
+    // Complete frames in buf go out first.
+    while (buf.size() >= 8) {
+      uint32_t len = (static_cast<uint32_t>(static_cast<unsigned char>(buf[4])) << 24) |
+                     (static_cast<uint32_t>(static_cast<unsigned char>(buf[5])) << 16) |
+                     (static_cast<uint32_t>(static_cast<unsigned char>(buf[6])) << 8) |
+                     static_cast<uint32_t>(static_cast<unsigned char>(buf[7]));
+      if (buf.size() < 8 + static_cast<size_t>(len)) break;
+      int target = buf[0] == 2 ? err : out;
+      TRY(write_all(target, buf.data() + 8, len, buf[0] == 2 ? "stderr" : "stdout"));
+      buf.erase(0, 8 + static_cast<size_t>(len));
+    }
+    pollfd fds[2] = {{fd.get(), POLLIN, 0}, {in, POLLIN, 0}};
+    int n = poll(fds, in_open ? 2 : 1, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return system_error("poll", "attach " + id);
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char tmp[65536];
+      ssize_t r = ::read(fd.get(), tmp, sizeof tmp);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return ok();  // the task ended and its output was sent
+      buf.append(tmp, static_cast<size_t>(r));
+    }
+    if (in_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char tmp[65536];
+      ssize_t r = ::read(in, tmp, sizeof tmp);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        in_open = false;
+        shutdown(fd.get(), SHUT_WR);  // EOF to the task's stdin
+      } else {
+        TRY(write_all(fd.get(), tmp, static_cast<size_t>(r), "attach " + id));
+      }
+    }
+  }
 }
 
 }  // namespace clawcage::api

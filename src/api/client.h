@@ -48,6 +48,12 @@ class Client {
   Result<long> stream(const std::string& path, const std::function<bool(std::string_view)>& on_data,
                       std::map<std::string, std::string>* headers = nullptr);
 
+  // POST /v1/tasks/{id}/attach, upgraded to a raw stream: bytes read from `in` (when
+  // send_stdin) go to the task's stdin, and EOF on `in` closes it; the task's stdout and
+  // stderr frames are written to `out` and `err`. Returns when the daemon ends the stream
+  // (the task ended and its output was sent).
+  Result<void> attach(const std::string& id, bool send_stdin, int in, int out, int err);
+
  private:
   std::string socket_;
 };

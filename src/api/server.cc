@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <vector>
@@ -94,14 +95,32 @@ struct Conn {
   UniqueFd log_fd;
   uint64_t log_pos = 0;
   uint64_t log_cap = 0;
+  // attach
+  bool attach_stdin = false;
+};
+
+// An attached client (POST /v1/tasks/{id}/attach, upgraded to a raw stream): its bytes go
+// to the task's stdin; the task's stdout and stderr come back from the log files, framed as
+// Docker frames them: [stream (1 stdout, 2 stderr), 0, 0, 0, length (big-endian u32)] + data.
+struct AttachSession {
+  std::string task_id;
+  int sock = -1;
+  MHD_UpgradeResponseHandle* urh = nullptr;
+  bool stdin_enabled = false;
+  bool reading = true;
+  bool task_done = false;
+  UniqueFd logs[2];
+  uint64_t pos[2] = {0, 0};
+  std::string out;  // framed output not yet written
 };
 
 class Server {
  public:
   Server(Orchestrator& o) : orch_(o) {}
 
-  Result<void> start(int listen_fd) {
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+  Result<void> start(int listen_fd, int loop_epoll) {
+    loop_epoll_ = loop_epoll;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO;
     mhd_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &Server::handler_cb, this,
                             MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
                             &Server::completed_cb, this, MHD_OPTION_CONNECTION_LIMIT, 4096u,
@@ -111,12 +130,40 @@ class Server {
     const MHD_DaemonInfo* info = MHD_get_daemon_info(mhd_, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) return make_error("start", "HTTP server", "no epoll fd");
     epoll_fd_ = info->epoll_fd;
-    orch_.on_final = [this](const std::string& id) { wake(waiters_, id); };
-    orch_.on_output = [this](const std::string& id) { wake(followers_, id); };
+    orch_.on_final = [this](const std::string& id) {
+      wake(waiters_, id);
+      for_sessions(id, [this](AttachSession& a) {
+        a.task_done = true;
+        pump(a);
+      });
+    };
+    orch_.on_output = [this](const std::string& id) {
+      wake(followers_, id);
+      for_sessions(id, [this](AttachSession& a) { pump(a); });
+    };
+    orch_.on_stdin_drained = [this](const std::string& id) {
+      for_sessions(id, [this](AttachSession& a) {
+        if (!a.reading && a.stdin_enabled && a.sock >= 0) set_reading(a, true);
+      });
+    };
     return ok();
   }
 
+  // An event on an attached client's socket; false if fd is not one.
+  bool on_socket(int fd, uint32_t events) {
+    auto it = sessions_.find(fd);
+    if (it == sessions_.end()) return false;
+    AttachSession& a = *it->second;
+    if (events & EPOLLOUT) pump(a);
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) && a.reading) read_client(a);
+    if (a.sock >= 0 && a.task_done && a.out.empty()) close_session(a);
+    std::erase_if(sessions_, [](const auto& kv) { return kv.second->sock < 0; });
+    return true;
+  }
+
   void stop() {
+    for (auto& [fd, a] : sessions_) close_session(*a);
+    sessions_.clear();
     // Suspended connections must be resumed before MHD stops.
     for (auto* m : {&waiters_, &followers_})
       for (auto& [id, c] : *m) resume(c, 503, error_json("the daemon is stopping"));
@@ -323,6 +370,10 @@ class Server {
       if (m != "POST") return method_not_allowed(c, "POST");
       return kill(c, id);
     }
+    if (verb == "attach") {
+      if (m != "POST") return method_not_allowed(c, "POST");
+      return attach(c, id);
+    }
     return send(c, 404, error_json("no such endpoint: " + m + " " + u));
   }
 
@@ -477,7 +528,154 @@ class Server {
     return ret;
   }
 
+  MHD_Result attach(Conn* c, const std::string& id) {
+    auto t = orch_.get(id);
+    if (!t) return fail(c, t.error());
+    const char* upgrade =
+        MHD_lookup_connection_value(c->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+    if (!upgrade)
+      return send(c, 400, error_json("attach needs \"Connection: Upgrade\" and \"Upgrade: tcp\""));
+    std::string in = arg(c, "stdin");
+    c->task_id = id;
+    c->attach_stdin = in.empty() || in == "1" || in == "true";
+    MHD_Response* r = MHD_create_response_for_upgrade(&Server::upgraded_cb, this);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "tcp");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+    MHD_Result ret = MHD_queue_response(c->connection, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+    MHD_destroy_response(r);
+    return ret;
+  }
+
+  static void upgraded_cb(void* cls, MHD_Connection*, void* con_cls, const char* extra,
+                          size_t extra_size, MHD_socket sock, MHD_UpgradeResponseHandle* urh) {
+    auto* self = static_cast<Server*>(cls);
+    auto* c = static_cast<Conn*>(con_cls);
+    auto a = std::make_unique<AttachSession>();
+    a->task_id = c->task_id;
+    a->sock = sock;
+    a->urh = urh;
+    a->stdin_enabled = c->attach_stdin;
+    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+    for (int i = 0; i < 2; ++i) {
+      std::string path = self->orch_.log_path(a->task_id, i == 1);
+      a->logs[i].reset(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = sock;
+    epoll_ctl(self->loop_epoll_, EPOLL_CTL_ADD, sock, &ev);
+    AttachSession& ref = *a;
+    self->sessions_[sock] = std::move(a);
+    if (extra_size && ref.stdin_enabled) {
+      auto w = self->orch_.stdin_write(ref.task_id, std::string_view(extra, extra_size));
+      if (!w) ref.stdin_enabled = false;
+    }
+    auto t = self->orch_.get(ref.task_id);
+    ref.task_done = !t || orchestrator::is_final(t->state);
+    self->pump(ref);
+    if (ref.task_done && ref.out.empty()) self->close_session(ref);
+  }
+
+  template <class F>
+  void for_sessions(const std::string& id, F f) {
+    for (auto& [fd, a] : sessions_)
+      if (a->task_id == id && a->sock >= 0) f(*a);
+    std::erase_if(sessions_, [](const auto& kv) { return kv.second->sock < 0; });
+  }
+
+  void set_reading(AttachSession& a, bool reading) {
+    a.reading = reading;
+    epoll_event ev{};
+    ev.events = 0;
+    if (reading) ev.events |= EPOLLIN | EPOLLRDHUP;
+    if (!a.out.empty()) ev.events |= EPOLLOUT;
+    ev.data.fd = a.sock;
+    epoll_ctl(loop_epoll_, EPOLL_CTL_MOD, a.sock, &ev);
+  }
+
+  void read_client(AttachSession& a) {
+    char buf[65536];
+    for (int i = 0; i < 16; ++i) {
+      ssize_t n = ::read(a.sock, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) {
+        // The client ended its input (or left): EOF to the task's stdin.
+        if (a.stdin_enabled) orch_.stdin_close(a.task_id);
+        a.stdin_enabled = false;
+        set_reading(a, false);
+        if (n < 0) close_session(a);
+        return;
+      }
+      if (!a.stdin_enabled) continue;
+      auto w = orch_.stdin_write(a.task_id, std::string_view(buf, static_cast<size_t>(n)));
+      if (!w) {
+        a.stdin_enabled = false;
+        continue;
+      }
+      if (*w > (1u << 20)) {
+        // The task reads slower than the client writes: stop reading until it drains.
+        set_reading(a, false);
+        return;
+      }
+    }
+  }
+
+  // Frames whatever the logs gained and writes as much as the socket takes.
+  void pump(AttachSession& a) {
+    if (a.sock < 0) return;
+    uint64_t cap = orch_.log_cap();
+    while (a.out.size() < (4u << 20)) {
+      bool got = false;
+      for (int i = 0; i < 2; ++i) {
+        if (a.pos[i] >= cap) continue;
+        char buf[65536];
+        size_t want = static_cast<size_t>(std::min<uint64_t>(sizeof buf, cap - a.pos[i]));
+        ssize_t n = pread(a.logs[i].get(), buf, want, static_cast<off_t>(a.pos[i]));
+        if (n <= 0) continue;
+        got = true;
+        a.pos[i] += static_cast<uint64_t>(n);
+        uint32_t len = static_cast<uint32_t>(n);
+        char head[8] = {static_cast<char>(i + 1),
+                        0,
+                        0,
+                        0,
+                        static_cast<char>(len >> 24),
+                        static_cast<char>(len >> 16),
+                        static_cast<char>(len >> 8),
+                        static_cast<char>(len)};
+        a.out.append(head, 8);
+        a.out.append(buf, static_cast<size_t>(n));
+      }
+      if (!got) break;
+    }
+    while (!a.out.empty()) {
+      ssize_t n = ::send(a.sock, a.out.data(), a.out.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        a.out.erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      if (a.stdin_enabled) orch_.stdin_close(a.task_id);
+      close_session(a);
+      return;
+    }
+    set_reading(a, a.reading);
+    if (a.task_done && a.out.empty()) close_session(a);
+  }
+
+  void close_session(AttachSession& a) {
+    if (a.sock < 0) return;
+    epoll_ctl(loop_epoll_, EPOLL_CTL_DEL, a.sock, nullptr);
+    MHD_upgrade_action(a.urh, MHD_UPGRADE_ACTION_CLOSE);
+    a.sock = -1;
+  }
+
   Orchestrator& orch_;
+  int loop_epoll_ = -1;
+  std::map<int, std::unique_ptr<AttachSession>> sessions_;
   MHD_Daemon* mhd_ = nullptr;
   int epoll_fd_ = -1;
   std::vector<Conn*> awaiting_commit_;
@@ -521,10 +719,10 @@ Result<int> run_daemon(orchestrator::DaemonConfig config) {
   std::string socket_path = config.socket;
   TRY_ASSIGN(auto orch, Orchestrator::open(std::move(config)));
   TRY_ASSIGN(UniqueFd listen_fd, listen_unix(socket_path));
-  Server server(*orch);
-  TRY(server.start(listen_fd.get()));
   UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
   if (!ep) return system_error("epoll_create1", "daemon");
+  Server server(*orch);
+  TRY(server.start(listen_fd.get(), ep.get()));
   for (int fd : {server.epoll_fd(), orch->poll_fd(), sfd.get()}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -547,6 +745,8 @@ Result<int> run_daemon(orchestrator::DaemonConfig config) {
         while (::read(fd, &info, sizeof info) == sizeof info) stop = true;
       } else if (fd == orch->poll_fd()) {
         orch->process();
+      } else {
+        server.on_socket(fd, events[i].events);
       }
     }
     server.run();

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/client.h"
+#include "base/files.h"
 #include "cli/commands.h"
 
 namespace clawcage::cli {
@@ -99,6 +100,13 @@ CLI::Option* add_socket_option(CLI::App* c, std::string& socket) {
                        "/run/clawcage/api.sock)");
 }
 
+struct WaitFlags {
+  std::string socket, id, timeout;
+  bool json = false;
+};
+int wait(const WaitFlags& f);
+int attach_and_wait(const WaitFlags& f, bool send_stdin);
+
 // ---- submit ----
 
 struct SubmitFlags {
@@ -108,6 +116,7 @@ struct SubmitFlags {
   std::string memory, pids, cpus, cpu_shares, scratch, timeout;
   std::vector<std::string> env, volumes, command;
   bool no_output = false, interactive = false, json = false;
+  std::string stdin_file;  // sent with the request ("-": our stdin)
   // `clawcage run` flags that mean nothing to the daemon: accepted, then refused.
   std::vector<std::string> ro, rw;
   std::string output;
@@ -173,8 +182,14 @@ Result<std::string> build_request(const SubmitFlags& f) {
     r["volumes"] = std::move(vs);
   }
   if (f.no_output) r["output"] = false;
-  if (f.interactive) {
-    TRY_ASSIGN(std::string data, read_all_stdin());
+  if (f.interactive) r["stdin_open"] = true;
+  if (!f.stdin_file.empty()) {
+    std::string data;
+    if (f.stdin_file == "-") {
+      TRY_ASSIGN(data, read_all_stdin());
+    } else {
+      TRY_ASSIGN(data, read_file(f.stdin_file));
+    }
     try {
       (void)json(data).dump();
     } catch (const json::exception&) {
@@ -200,6 +215,14 @@ int submit(const SubmitFlags& f) {
   if (!task) return fail("submit", task.error());
   std::string id = str_of(*task, "id");
   if (id.empty()) return fail("submit", make_error("parse", "POST /v1/tasks", "no task id"));
+  if (f.interactive) {
+    // Like `docker run -i`: our stdin streams into the task, its output comes back, and
+    // we exit with its code.
+    WaitFlags w;
+    w.socket = f.socket;
+    w.id = id;
+    return attach_and_wait(w, true);
+  }
   line_out(f.json ? r->body : id);
   return 0;
 }
@@ -317,11 +340,6 @@ int logs(const LogsFlags& f) {
 
 // ---- wait ----
 
-struct WaitFlags {
-  std::string socket, id, timeout;
-  bool json = false;
-};
-
 // The exit code `clawcage run` would have given for this task.
 int wait(const WaitFlags& f) {
   std::string query;
@@ -369,6 +387,15 @@ int wait(const WaitFlags& f) {
     if (code == 0) return 125;
   }
   return code;
+}
+
+// ---- attach ----
+
+int attach_and_wait(const WaitFlags& f, bool send_stdin) {
+  api::Client client(f.socket);
+  auto a = client.attach(f.id, send_stdin, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+  if (!a) return fail("attach", a.error());
+  return wait(f);
 }
 
 // ---- kill ----
@@ -444,8 +471,11 @@ void add_task_verbs(CLI::App& app, int& exit_code) {
                 "NAME:TARGET[:ro|rw] a named volume of the daemon's config (default ro)");
   c->add_flag("--no-output", s->no_output, "no per-task output dir at /output");
   c->add_flag("--interactive,-i", s->interactive,
-              "read all of stdin now and send it with the request as the task's stdin "
-              "(not streamed; UTF-8 text, within the 1 MiB request limit)");
+              "like docker run -i: stream our stdin to the task, print its output, exit with "
+              "its code");
+  c->add_option("--stdin-file", s->stdin_file,
+                "send this file (\"-\": our stdin) with the request as the task's stdin "
+                "(UTF-8 text, within the 1 MiB request limit)");
   c->add_flag("--json", s->json, "print the whole task JSON instead of its id");
   c->add_option("--ro", s->ro, "refused: the daemon mounts named volumes (use --volume)");
   c->add_option("--rw", s->rw, "refused: the daemon mounts named volumes (use --volume)");
@@ -456,6 +486,15 @@ void add_task_verbs(CLI::App& app, int& exit_code) {
     for (const auto& a : trailing_command()) s->command.push_back(a);
     exit_code = submit(*s);
   });
+
+  auto at = std::make_shared<WaitFlags>();
+  auto at_no_stdin = std::make_shared<bool>(false);
+  CLI::App* ac = app.add_subcommand(
+      "attach", "stream stdin to a daemon task and its output back; exit with its code");
+  add_socket_option(ac, at->socket);
+  ac->add_flag("--no-stdin", *at_no_stdin, "only follow the output");
+  ac->add_option("id", at->id, "task id")->required();
+  ac->callback([at, at_no_stdin, &exit_code] { exit_code = attach_and_wait(*at, !*at_no_stdin); });
 
   auto p = std::make_shared<PsFlags>();
   CLI::App* pc = app.add_subcommand("ps", "list the daemon's tasks, newest first");
@@ -489,7 +528,8 @@ void add_task_verbs(CLI::App& app, int& exit_code) {
 
   auto k = std::make_shared<KillFlags>();
   CLI::App* kc = app.add_subcommand(
-      kKillVerb, "kill a daemon task (a queued one is cancelled); `clawcage oci kill` is the OCI verb");
+      kKillVerb,
+      "kill a daemon task (a queued one is cancelled); `clawcage oci kill` is the OCI verb");
   add_socket_option(kc, k->socket);
   kc->add_option("--signal,-s", k->signal, "signal name or number (default KILL)");
   kc->add_option("id", k->id, "task id")->required();

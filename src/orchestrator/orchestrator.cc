@@ -388,9 +388,22 @@ void Orchestrator::spawn_turn() {
     }
     l.task.tier = tier;
     std::string logs = config_.data_dir + "/logs/" + id;
-    auto in = l.request.stdin_data.empty()
-                  ? open_file("/dev/null", O_RDONLY | O_CLOEXEC)
-                  : open_file(config_.data_dir + "/stdin/" + id, O_RDONLY | O_CLOEXEC);
+    Result<UniqueFd> in = UniqueFd();
+    if (l.request.stdin_open) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) != 0) {
+        in = system_error("pipe2", "stdin of task " + id);
+      } else {
+        in = UniqueFd(p[0]);
+        l.stdin_w.reset(p[1]);
+        fcntl(p[1], F_SETFL, O_NONBLOCK);
+        l.stdin_pending = l.request.stdin_data;
+      }
+    } else if (l.request.stdin_data.empty()) {
+      in = open_file("/dev/null", O_RDONLY | O_CLOEXEC);
+    } else {
+      in = open_file(config_.data_dir + "/stdin/" + id, O_RDONLY | O_CLOEXEC);
+    }
     auto out = open_file(logs + ".stdout", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     auto err = open_file(logs + ".stderr", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     for (auto* r : {&in, &out, &err})
@@ -445,6 +458,7 @@ void Orchestrator::spawn_turn() {
     int64_t deadline =
         l.request.deadline_ms > 0 ? l.request.deadline_ms : config_.default_deadline_ms;
     deadlines_.push({l.started + std::chrono::milliseconds(deadline), id});
+    if (l.stdin_w) flush_stdin(l);
     crash_point("running");
   }
 }
@@ -536,6 +550,14 @@ void Orchestrator::process() {
         }
       }
       for (const auto& f : files) enforce_log_caps(f);
+    } else if (auto sin = by_stdin_fd_.find(fd); sin != by_stdin_fd_.end()) {
+      auto l = live_.find(sin->second);
+      if (l == live_.end()) {
+        epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        by_stdin_fd_.erase(sin);
+      } else {
+        flush_stdin(*l->second);
+      }
     } else {
       auto it = by_pidfd_.find(fd);
       if (it == by_pidfd_.end()) continue;
@@ -589,6 +611,7 @@ void Orchestrator::finish(Live& l, std::optional<os::ExitStatus> status,
                           const std::string& lost_why) {
   Task& t = l.task;
   std::string id = t.id;
+  drop_stdin(l);
   TaskResult r = t.result.value_or(TaskResult{});
   os::CgroupStats stats;
   if (l.sandbox) {
@@ -751,6 +774,65 @@ Result<void> Orchestrator::remove(const std::string& id, bool force) {
   ::unlink((config_.data_dir + "/stdin/" + id).c_str());
   remove_tree(config_.data_dir + "/outputs/" + id);
   return ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// stdin of attachable tasks
+
+void Orchestrator::drop_stdin(Live& l) {
+  if (!l.stdin_w) return;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.stdin_w.get(), nullptr);
+  by_stdin_fd_.erase(l.stdin_w.get());
+  l.stdin_w.reset();
+  l.stdin_pending.clear();
+}
+
+void Orchestrator::flush_stdin(Live& l) {
+  while (!l.stdin_pending.empty()) {
+    ssize_t n = ::write(l.stdin_w.get(), l.stdin_pending.data(), l.stdin_pending.size());
+    if (n > 0) {
+      l.stdin_pending.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      // Wait for the task to read: one EPOLLOUT registration while input is pending.
+      if (!by_stdin_fd_.count(l.stdin_w.get())) {
+        epoll_event ev{};
+        ev.events = EPOLLOUT;
+        ev.data.fd = l.stdin_w.get();
+        epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l.stdin_w.get(), &ev);
+        by_stdin_fd_[l.stdin_w.get()] = l.task.id;
+      }
+      return;
+    }
+    // EPIPE: the task closed its stdin; what was pending is dropped.
+    drop_stdin(l);
+    break;
+  }
+  if (l.stdin_w && by_stdin_fd_.count(l.stdin_w.get())) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.stdin_w.get(), nullptr);
+    by_stdin_fd_.erase(l.stdin_w.get());
+  }
+  if (l.stdin_w && l.stdin_close_pending) drop_stdin(l);
+  if (on_stdin_drained) on_stdin_drained(l.task.id);
+}
+
+Result<size_t> Orchestrator::stdin_write(const std::string& id, std::string_view data) {
+  auto it = live_.find(id);
+  if (it == live_.end() || !it->second->stdin_w || it->second->stdin_close_pending)
+    return with_code(system_error(EPIPE, "write stdin", "task " + id), EPIPE);
+  Live& l = *it->second;
+  l.stdin_pending.append(data);
+  if (l.task.state == TaskState::started && !by_stdin_fd_.count(l.stdin_w.get())) flush_stdin(l);
+  return l.stdin_pending.size();
+}
+
+void Orchestrator::stdin_close(const std::string& id) {
+  auto it = live_.find(id);
+  if (it == live_.end() || !it->second->stdin_w) return;
+  it->second->stdin_close_pending = true;
+  if (it->second->stdin_pending.empty()) drop_stdin(*it->second);
 }
 
 // ---------------------------------------------------------------------------------------

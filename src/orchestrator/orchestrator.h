@@ -17,6 +17,7 @@
 #include <queue>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -77,6 +78,14 @@ class Orchestrator {
   bool log_truncated(const std::string& id, bool stderr_stream);
   uint64_t log_cap() const { return config_.log_cap_bytes; }
 
+  // Attach: input for a running task's stdin pipe (stdin_open tasks). Returns the bytes still
+  // buffered (the caller stops reading its client while that is large); EPIPE when the task
+  // has no open stdin.
+  Result<size_t> stdin_write(const std::string& id, std::string_view data);
+  // EOF to the task's stdin once the buffered input is written.
+  void stdin_close(const std::string& id);
+  std::function<void(const std::string& id)> on_stdin_drained;
+
   // Called when a task gets its result (waiters), and when a log grows or a task ends
   // (followers).
   std::function<void(const std::string& id)> on_final;
@@ -94,6 +103,9 @@ class Orchestrator {
     TaskRequest request;
     std::optional<engine::Sandbox> sandbox;  // our own child
     UniqueFd adopted_pidfd;                  // re-adopted after a daemon restart
+    UniqueFd stdin_w;                        // stdin_open: the pipe's write end
+    std::string stdin_pending;
+    bool stdin_close_pending = false;
     int64_t memory_limit = 0;
     std::chrono::steady_clock::time_point started;
     bool term_sent = false;
@@ -116,6 +128,8 @@ class Orchestrator {
   void record(Task& task, TaskState state, const std::string& detail);
   void fail_spawn(Task& task, const Error& error, int exit_code);
   void retry_stuck();
+  void flush_stdin(Live& live);
+  void drop_stdin(Live& live);
   bool budget_allows(const HostBudget& budget, int64_t memory, std::string& why) const;
   void log_event(const std::string& text);
   // Fault injection for the reconciliation tests: with CLAWCAGE_DAEMON_CRASH_AT=<point>
@@ -130,6 +144,7 @@ class Orchestrator {
   std::map<std::string, std::unique_ptr<Live>> live_;  // admitted and not yet reaped
   std::map<pid_t, std::string> by_pid_;                // own children
   std::map<int, std::string> by_pidfd_;                // adopted sandboxes
+  std::map<int, std::string> by_stdin_fd_;             // stdin pipes with pending input
   std::map<std::string, size_t> running_per_agent_;
   std::set<std::string> stuck_;      // exited, cgroup would not go: retried
   std::set<std::string> truncated_;  // "<id>.stdout"/"<id>.stderr" logs cut at the cap

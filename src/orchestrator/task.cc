@@ -196,6 +196,8 @@ Result<void> set_field(TaskRequest& r, const std::string& key, const json& v, bo
     if (r.deadline_ms <= 0) return invalid_field("deadline", "must be positive");
   } else if (key == "stdin") {
     TRY_ASSIGN(r.stdin_data, get_string(v, "stdin"));
+  } else if (key == "stdin_open") {
+    TRY_ASSIGN(r.stdin_open, get_bool(v, "stdin_open"));
   } else {
     return invalid_field(key, "unknown field");
   }
@@ -310,6 +312,7 @@ std::string request_to_json(const TaskRequest& r) {
   if (!r.hostname.empty()) j["hostname"] = r.hostname;
   if (r.deadline_ms > 0) j["deadline"] = std::to_string(r.deadline_ms) + "ms";
   if (!r.stdin_data.empty()) j["stdin"] = r.stdin_data;
+  if (r.stdin_open) j["stdin_open"] = true;
   return dump(j);
 }
 

@@ -47,7 +47,10 @@ struct TaskRequest {
   std::optional<int64_t> cpu_shares;
   std::string cwd, user, hostname;
   int64_t deadline_ms = 0;  // 0 = the daemon's default
-  std::string stdin_data;   // fed to the task's stdin, then EOF
+  std::string stdin_data;   // fed to the task's stdin, then EOF (unless stdin_open)
+  // stdin is a pipe the daemon holds open for attach clients (POST .../attach); it closes
+  // when an attached client ends its input, or with the task.
+  bool stdin_open = false;
 };
 
 // Parses and checks a request body; unknown fields, wrong types and bad values are errors

@@ -69,8 +69,9 @@ TEST(ApiClientVerbs, SubmitSendsTheDocumentedRequest) {
 TEST(ApiClientVerbs, SubmitSendsStdinWithTheRequestAndPrintsJson) {
   std::string answer = task_json("gen-7", nullptr);
   FakeDaemon daemon({{http_answer(201, answer)}});
-  auto r = run_clawcage({"submit", "--socket", daemon.socket_path(), "-i", "--json", "--", "cat"},
-                        30, false, "line one\nline two\n");
+  auto r = run_clawcage(
+      {"submit", "--socket", daemon.socket_path(), "--stdin-file", "-", "--json", "--", "cat"}, 30,
+      false, "line one\nline two\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, answer + "\n");
   auto seen = daemon.requests();
