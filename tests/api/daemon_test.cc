@@ -679,7 +679,9 @@ TEST(DaemonRecovery, KillNineWithRunningTasks) {
     ASSERT_TRUE(done.is_object());
     std::string cause = cause_of(done);
     EXPECT_TRUE(cause == "lost" || cause == "exited") << done.dump();
-    if (cause == "exited") EXPECT_EQ(done["result"]["exit_code"], 0);
+    if (cause == "exited") {
+      EXPECT_EQ(done["result"]["exit_code"], 0);
+    }
   }
   json late = api.wait("late", 30);
   ASSERT_TRUE(late.is_object());
@@ -705,8 +707,11 @@ json crash_and_recover(DaemonProcess& d, const std::string& point) {
         api.call("POST", "/v1/tasks", json{{"id", id}, {"command", sh("echo ok; exit 0")}}.dump());
     EXPECT_TRUE(a.status == 201 || a.status == 0) << a.describe();
   }
+  auto T0 = Clock::now();
+  auto el = [&] { return std::chrono::duration<double>(Clock::now() - T0).count(); };
   int status = 0;
   bool exited = d.wait_exit(15000, &status);
+  std::cerr << "exited " << el() << "\n";
   EXPECT_TRUE(exited) << "the daemon did not crash at " << point;
   if (!exited) return nullptr;
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
@@ -714,9 +719,11 @@ json crash_and_recover(DaemonProcess& d, const std::string& point) {
 
   d.extra_env.clear();
   EXPECT_TRUE(d.start());
+  std::cerr << "started " << el() << "\n";
   if (!d.running()) return nullptr;
   Api api(d);
   json done = api.wait(id, 30);
+  std::cerr << "waited " << el() << "\n";
   EXPECT_EQ(api.list().size(), 1u);
   if (done.is_object()) {
     ::testing::Test::RecordProperty("cause", cause_of(done));
