@@ -43,6 +43,11 @@ class Cgroup {
   // kill_all, then rmdir every directory with bounded retries; idempotent.
   virtual Result<void> destroy() = 0;
   virtual Result<CgroupStats> stats() const = 0;
+  // Moves a running sandbox to other CPUs (cpuset.cpus); the sandbox must have been created
+  // with a cpuset limit (ENOENT naming it otherwise).
+  virtual Result<void> set_cpus(const std::string& cpus) = 0;
+  // The CPUs it may use now (cpuset.cpus), "" when it has no cpuset of its own.
+  virtual std::string cpus() const = 0;
   // True while any process (zombies excluded) is in the cgroup.
   virtual Result<bool> populated() const = 0;
   // Paths of every directory this cgroup owns (for diagnostics and tests).

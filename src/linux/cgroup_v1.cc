@@ -119,6 +119,20 @@ class CgroupV1 final : public Cgroup {
     return ok();
   }
 
+  Result<void> set_cpus(const std::string& cpus) override {
+    std::string d = dir_of("cpuset");
+    if (d.empty())
+      return system_error(ENOENT, "set cpuset.cpus", "sandbox " + name() + " (no cpuset cgroup)");
+    return write_file(d + "/cpuset.cpus", cpus);
+  }
+
+  std::string cpus() const override {
+    std::string d = dir_of("cpuset");
+    if (d.empty()) return "";
+    auto v = ci::read_trimmed(d + "/cpuset.cpus");
+    return v ? *v : "";
+  }
+
   Result<CgroupStats> stats() const override {
     CgroupStats s;
     bool cpu_done = false;

@@ -98,6 +98,15 @@ class CgroupV2 final : public Cgroup {
     return ok();
   }
 
+  Result<void> set_cpus(const std::string& cpus) override {
+    return write_file(dir_ + "/cpuset.cpus", cpus);
+  }
+
+  std::string cpus() const override {
+    auto v = ci::read_trimmed(dir_ + "/cpuset.cpus");
+    return v ? *v : "";
+  }
+
   Result<CgroupStats> stats() const override {
     CgroupStats s;
     // Each file exists only when its controller is enabled (cpu.stat always does).

@@ -136,6 +136,13 @@ Result<DaemonConfig> parse_config(const std::string& text) {
         c.journal_sync = Journal::Sync::normal;
       else
         return invalid_field(key, "expected \"full\" or \"normal\"");
+    } else if (key == "cpu_pinning") {
+      if (!v.is_boolean()) return invalid_field(key, "expected true or false");
+      c.cpu_pinning = v.get<bool>();
+    } else if (key == "cpu_pool") {
+      TRY_ASSIGN(c.cpu_pool, get_string(v, key));
+    } else if (key == "min_shared_cpus") {
+      TRY_ASSIGN(c.min_shared_cpus, get_int(v, key, 1));
     } else if (key == "volumes") {
       if (!v.is_array()) return invalid_field(key, "expected an array");
       for (size_t i = 0; i < v.size(); ++i) {

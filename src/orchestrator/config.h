@@ -42,6 +42,11 @@ struct DaemonConfig {
   int64_t reconcile_interval_ms = 10000;
   size_t spawn_batch = 16;  // spawns per event-loop turn (API stays responsive)
   Journal::Sync journal_sync = Journal::Sync::full;
+  // Exclusive cores: tasks may ask for cores of their own from cpu_pool ("" = every online
+  // CPU), keeping min_shared_cpus for the others. Then every task gets a cpuset.
+  bool cpu_pinning = true;
+  std::string cpu_pool;
+  int64_t min_shared_cpus = 1;
   std::vector<VolumeConfig> volumes;
 
   std::string journal_path() const { return data_dir + "/journal.db"; }

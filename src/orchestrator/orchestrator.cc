@@ -76,6 +76,7 @@ Result<std::unique_ptr<Orchestrator>> Orchestrator::open(DaemonConfig config) {
   TRY(o->setup());
   o->reconcile(true);
   TRY(o->commit());
+  o->apply_shared_cpus();
   return o;
 }
 
@@ -129,6 +130,15 @@ Result<void> Orchestrator::setup() {
   }
   last_reconcile_ = Clock::now();
   if (const char* crash = getenv("CLAWCAGE_DAEMON_CRASH_AT")) crash_at_ = crash;
+  if (c.cpu_pinning) {
+    std::set<int> pool;
+    if (c.cpu_pool.empty()) {
+      TRY_ASSIGN(pool, online_cpus());
+    } else {
+      TRY_ASSIGN(pool, parse_cpu_list(c.cpu_pool, "cpu_pool"));
+    }
+    cpus_ = CpuPool(pool, static_cast<size_t>(c.min_shared_cpus));
+  }
   return ok();
 }
 
@@ -253,6 +263,23 @@ Result<SubmitResult> Orchestrator::submit(const std::string& body) {
                    "the queue is full (" + std::to_string(config_.max_queued) + " tasks waiting)"),
         EAGAIN);
   TRY(validate_request(r));
+  if (r.exclusive_cpus) {
+    size_t n = static_cast<size_t>(r.exclusive_cpus);
+    if (!config_.cpu_pinning)
+      return with_code(invalid_field("exclusive_cpus", "CPU pinning is off in this daemon"),
+                       EINVAL);
+    if (n > cpus_.pinnable())
+      return with_code(invalid_field("exclusive_cpus",
+                                     "at most " + std::to_string(cpus_.pinnable()) +
+                                         " cores can be pinned here (" +
+                                         std::to_string(config_.min_shared_cpus) + " stay shared)"),
+                       EINVAL);
+    if (!cpus_.reserve(r.id, n))
+      return with_code(make_error("pin cores", "exclusive_cpus",
+                                  std::to_string(n) + " asked, " + std::to_string(cpus_.free()) +
+                                      " free; held by " + cpus_.holders()),
+                       EBUSY);
+  }
   Task t;
   t.id = r.id;
   t.agent = r.agent;
@@ -424,6 +451,7 @@ void Orchestrator::spawn_turn() {
     }
     l.sandbox.emplace(std::move(*sb));
     crash_point("created");
+    if (l.request.exclusive_cpus) apply_shared_cpus();
     l.task.pid = l.sandbox->pid();
     auto st = os::process_start_time(l.task.pid);
     l.task.pid_start_time = st ? *st : 0;
@@ -482,6 +510,10 @@ Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, con
   p.pids = r.pids ? *r.pids : config_.default_pids;
   p.cpus = r.cpus;
   p.cpu_shares = r.cpu_shares;
+  if (config_.cpu_pinning) {
+    std::set<int> mine = r.exclusive_cpus ? cpus_.pin(task.id) : cpus_.shared();
+    p.cpuset_cpus = format_cpu_list(mine);
+  }
   p.scratch = r.scratch;
   p.command = r.command;
   for (const auto& v : r.volumes) {
@@ -502,6 +534,7 @@ Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, con
 
 void Orchestrator::fail_spawn(Task& task, const Error& error, int exit_code) {
   log_event("task " + task.id + ": spawn failed: " + error.message());
+  if (cpus_.release(task.id)) apply_shared_cpus();
   TaskResult r;
   r.cause = "spawn_failed";
   r.error = error.message();
@@ -672,10 +705,12 @@ void Orchestrator::finish(Live& l, std::optional<os::ExitStatus> status,
   }
   if (!t.stuck) record(t, TaskState::reaped, "");
   bool remove_after = l.remove_when_reaped;
+  bool freed_cpus = cpus_.release(id);
   admitted_memory_ -= l.memory_limit;
   if (--running_per_agent_[t.agent] == 0) running_per_agent_.erase(t.agent);
   if (l.sandbox && l.sandbox->pid() > 0) by_pid_.erase(l.sandbox->pid());
   live_.erase(id);  // `l` and `t` are gone from here on
+  if (freed_cpus) apply_shared_cpus();
   if (on_final) on_final(id);
   if (on_output) on_output(id);
   if (remove_after && !stuck_.count(id)) (void)remove(id, false);
@@ -708,6 +743,7 @@ Result<Task> Orchestrator::kill(const std::string& id, int signal, const std::st
   if (it == live_.end()) {
     TRY_ASSIGN(Task t, get(id));
     if (t.state == TaskState::queued && queue_.remove(t.agent, id)) {
+      cpus_.release(id);
       TaskResult r;
       r.cause = "killed";
       r.killed_by = by;
@@ -892,9 +928,13 @@ void Orchestrator::reconcile(bool startup) {
     (void)journal_->begin();
     for (Task& t : *tasks) {
       switch (t.state) {
-        case TaskState::queued:
+        case TaskState::queued: {
+          auto req = parse_task_request(t.request_json);
+          if (req && req->exclusive_cpus)
+            (void)cpus_.reserve(t.id, static_cast<size_t>(req->exclusive_cpus));
           queue_.push(t.agent, t.id);
           break;
+        }
         case TaskState::admitted:
         case TaskState::created: {
           // The payload never ran: remove what exists and queue the task again.
@@ -903,6 +943,9 @@ void Orchestrator::reconcile(bool startup) {
           t.pid = 0;
           t.pid_start_time = 0;
           record(t, TaskState::queued, "requeued: the daemon stopped before it started");
+          auto req = parse_task_request(t.request_json);
+          if (req && req->exclusive_cpus)
+            (void)cpus_.reserve(t.id, static_cast<size_t>(req->exclusive_cpus));
           queue_.push(t.agent, t.id);
           break;
         }
@@ -933,6 +976,12 @@ void Orchestrator::reconcile(bool startup) {
             by_pidfd_[pidfd] = t.id;
             admitted_memory_ += l->memory_limit;
             ++running_per_agent_[t.agent];
+            if (l->request.exclusive_cpus) {
+              auto cg = cgroups_->open(t.id);
+              auto mine = cg ? parse_cpu_list((*cg)->cpus(), "cpuset.cpus")
+                             : Result<std::set<int>>(cg.error());
+              if (mine) cpus_.adopt(t.id, *mine);
+            }
             record(t, TaskState::started, "adopted after a daemon restart");
             l->task = t;
             live_[t.id] = std::move(l);
@@ -1019,6 +1068,23 @@ void Orchestrator::retry_stuck() {
   }
 }
 
+void Orchestrator::apply_shared_cpus() {
+  if (!config_.cpu_pinning) return;
+  std::string shared = format_cpu_list(cpus_.shared());
+  for (auto& [id, l] : live_) {
+    // Tasks not created yet get the shared set when they are.
+    if (l->request.exclusive_cpus || l->task.state == TaskState::admitted) continue;
+    Result<void> r;
+    if (l->sandbox) {
+      r = l->sandbox->cgroup().set_cpus(shared);
+    } else {
+      auto cg = cgroups_->open(id);
+      r = cg ? (*cg)->set_cpus(shared) : Result<void>(cg.error());
+    }
+    if (!r) log_event("moving task " + id + " to the shared cores: " + r.error().message());
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Health and volumes
 
@@ -1064,11 +1130,13 @@ HealthReport Orchestrator::health() {
   check("reconciler", lag < 3.0 * static_cast<double>(config_.reconcile_interval_ms) / 1000.0,
         json{{"lag_seconds", lag}, {"orphans_reaped", orphans_reaped_}});
   check("stuck", stuck_.empty(), json{{"count", stuck_.size()}});
-  json out{{"healthy", healthy},
-           {"checks", checks},
-           {"queued", queue_.size()},
-           {"running", live_.size()},
-           {"admission_blocked_by", last_admission_block_}};
+  json cpus{{"pinning", config_.cpu_pinning},
+            {"shared", format_cpu_list(cpus_.shared())},
+            {"pinnable_free", cpus_.free()},
+            {"held_by", cpus_.holders()}};
+  json out{{"healthy", healthy},      {"cpus", cpus},
+           {"checks", checks},        {"queued", queue_.size()},
+           {"running", live_.size()}, {"admission_blocked_by", last_admission_block_}};
   return HealthReport{healthy, out.dump()};
 }
 

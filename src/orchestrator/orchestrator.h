@@ -26,6 +26,7 @@
 #include "linux/cgroup.h"
 #include "orchestrator/admission.h"
 #include "orchestrator/config.h"
+#include "orchestrator/cpus.h"
 #include "orchestrator/journal.h"
 #include "orchestrator/task.h"
 
@@ -158,6 +159,9 @@ class Orchestrator {
   uint64_t orphans_reaped_ = 0;
   std::string last_admission_block_;
   std::string crash_at_;
+  CpuPool cpus_;
+  // Moves every running task without exclusive cores onto the shared cores.
+  void apply_shared_cpus();
 };
 
 }  // namespace clawcage::orchestrator

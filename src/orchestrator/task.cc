@@ -184,6 +184,8 @@ Result<void> set_field(TaskRequest& r, const std::string& key, const json& v, bo
     TRY_ASSIGN(r.cpus, get_cpus(v));
   } else if (key == "cpu_shares") {
     TRY_ASSIGN(r.cpu_shares, get_positive_integer(v, "cpu_shares"));
+  } else if (key == "exclusive_cpus") {
+    TRY_ASSIGN(r.exclusive_cpus, get_positive_integer(v, "exclusive_cpus"));
   } else if (key == "cwd") {
     TRY_ASSIGN(r.cwd, get_string(v, "cwd"));
   } else if (key == "user") {
@@ -313,6 +315,7 @@ std::string request_to_json(const TaskRequest& r) {
   if (r.deadline_ms > 0) j["deadline"] = std::to_string(r.deadline_ms) + "ms";
   if (!r.stdin_data.empty()) j["stdin"] = r.stdin_data;
   if (r.stdin_open) j["stdin_open"] = true;
+  if (r.exclusive_cpus) j["exclusive_cpus"] = r.exclusive_cpus;
   return dump(j);
 }
 

@@ -45,6 +45,7 @@ struct TaskRequest {
   std::optional<int64_t> pids;
   std::string cpus;  // CPU quota in cores; "" = none (fair share by weight)
   std::optional<int64_t> cpu_shares;
+  int64_t exclusive_cpus = 0;  // cores of its own, no other task runs there; 0 = shared
   std::string cwd, user, hostname;
   int64_t deadline_ms = 0;  // 0 = the daemon's default
   std::string stdin_data;   // fed to the task's stdin, then EOF (unless stdin_open)
