@@ -71,7 +71,7 @@ bool socket_answers(const std::string& path) {
 // The daemon the bench owns: its own socket, data, run dir and cgroup parent.
 class OwnDaemon {
  public:
-  std::string root, socket, parent, input;
+  std::string root, socket, parent, input, run_dir;
   std::string journal_sync;
   pid_t pid = -1;
 
@@ -83,7 +83,8 @@ class OwnDaemon {
       int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
       if (fd >= 0) dup2(fd, 2);
       std::string vol = "input=" + input + ":shared";
-      std::string data = root + "/data", run = root + "/run";
+      // State dirs on tmpfs (/run), as in production; journal, logs and outputs on disk.
+      std::string data = root + "/data", run = run_dir;
       const char* argv[] = {
           "clawcage",   "daemon",    "--socket",       socket.c_str(),       "--data-dir",
           data.c_str(), "--run-dir", run.c_str(),      "--cgroup-parent",    parent.c_str(),
@@ -136,7 +137,7 @@ std::vector<std::string> kernel_leftovers(const std::string& parent, const std::
   for (const auto& h : subdirs("/sys/fs/cgroup"))
     for (const auto& c : subdirs("/sys/fs/cgroup/" + h + "/" + parent))
       out.push_back("cgroup " + h + "/" + parent + "/" + c);
-  for (const auto& s : subdirs(root + "/run/sandboxes")) out.push_back("state dir " + s);
+  for (const auto& s : subdirs("/run/" + parent + "/sandboxes")) out.push_back("state dir " + s);
   for (const auto& p : subdirs("/proc")) {
     if (p.find_first_not_of("0123456789") != std::string::npos) continue;
     auto cg = read_file("/proc/" + p + "/cgroup");
@@ -173,6 +174,7 @@ int run_bench(BenchFlags f) {
     d.root = "/tmp/clawcage-bench-" + std::to_string(getpid());
     d.socket = d.root + "/api.sock";
     d.parent = "clawcaged-bench-" + std::to_string(getpid());
+    d.run_dir = "/run/" + d.parent;
     d.input = d.root + "/input";
     d.journal_sync = f.journal_sync;
     if (auto m = make_dirs(d.input, 0755); !m) return fail(m.error().message());
@@ -415,6 +417,7 @@ int run_bench(BenchFlags f) {
   }
   if (d.pid < 0 && !d.root.empty() && leftovers.empty()) {
     remove_parent_cgroups(d.parent);
+    remove_tree(d.run_dir);
     if (!f.keep) remove_tree(d.root);  // journal, logs and outputs of the bench's daemon
   }
   return leftovers.empty() && non_final == 0 ? 0 : 1;

@@ -205,6 +205,7 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
              }));
   channels.second.close();
   exec_fifo.reset();
+  sb.cgroup_->close_clone_fd();
   sb.times_.clone_ms = ms_since(t2);
 
   auto t3 = Clock::now();

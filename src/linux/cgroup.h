@@ -34,6 +34,9 @@ class Cgroup {
   virtual const std::string& name() const = 0;
   // fd of a cgroup2 directory usable with clone3(CLONE_INTO_CGROUP), or -1 if none.
   virtual int clone_into_fd() const = 0;
+  // Once the sandbox's init is cloned the fd is not needed: a daemon with 10,000 sandboxes
+  // must not hold 10,000 of them.
+  virtual void close_clone_fd() = 0;
   // Places pid into every hierarchy it is not already in (v1: each controller's
   // cgroup.procs; the unified dir when clone3 did not place it).
   virtual Result<void> add_process(pid_t pid) = 0;

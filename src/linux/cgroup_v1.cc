@@ -79,6 +79,7 @@ class CgroupV1 final : public Cgroup {
 
   const std::string& name() const override { return name_; }
   int clone_into_fd() const override { return unified_fd_.valid() ? unified_fd_.get() : -1; }
+  void close_clone_fd() override { unified_fd_.reset(); }
 
   Result<void> add_process(pid_t pid) override {
     std::string value = std::to_string(pid);

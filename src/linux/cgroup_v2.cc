@@ -68,6 +68,7 @@ class CgroupV2 final : public Cgroup {
 
   const std::string& name() const override { return name_; }
   int clone_into_fd() const override { return fd_.valid() ? fd_.get() : -1; }
+  void close_clone_fd() override { fd_.reset(); }
 
   Result<void> add_process(pid_t pid) override {
     std::string value = std::to_string(pid);

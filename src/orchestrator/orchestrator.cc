@@ -37,6 +37,7 @@ Error with_code(Error e, int reason) {
 namespace {
 
 constexpr int kTickMs = 50;
+constexpr double kTurnBudgetMs = 30;
 constexpr auto kStuckRetry = std::chrono::seconds(5);
 
 std::string random_id() {
@@ -359,7 +360,12 @@ void Orchestrator::spawn_turn() {
   HostBudget b = *budget;
   std::vector<std::string> admitted;
   (void)journal_->begin();
-  while (admitted.size() < config_.spawn_batch) {
+  // A turn spawns what fits in about kTurnBudgetMs (by the recent cost of a spawn), so API
+  // requests wait at most about that long behind spawning.
+  size_t batch = static_cast<size_t>(kTurnBudgetMs / std::max(spawn_cost_ms_, 0.1));
+  batch = std::clamp<size_t>(batch, 1, config_.spawn_batch);
+  auto turn_start = Clock::now();
+  while (admitted.size() < batch) {
     auto id = queue_.pop([&](const std::string& agent) {
       if (!config_.max_running_per_agent) return true;
       auto it = running_per_agent_.find(agent);
@@ -472,6 +478,11 @@ void Orchestrator::spawn_turn() {
     if (it == live_.end()) continue;
     Live& l = *it->second;
     l.started = Clock::now();
+    if (&id == &created.back()) {
+      double per = std::chrono::duration<double, std::milli>(l.started - turn_start).count() /
+                   static_cast<double>(admitted.size());
+      spawn_cost_ms_ = 0.8 * spawn_cost_ms_ + 0.2 * per;
+    }
     auto s = l.sandbox->start();
     if (!s) {
       // The init is gone or will exit: its SIGCHLD finishes the task as spawn_failed.

@@ -160,6 +160,7 @@ class Orchestrator {
   std::string last_admission_block_;
   std::string crash_at_;
   CpuPool cpus_;
+  double spawn_cost_ms_ = 5;  // recent cost of one create, for the turn's batch size
   // Moves every running task without exclusive cores onto the shared cores.
   void apply_shared_cpus();
 };
