@@ -617,6 +617,13 @@ void Orchestrator::process() {
   }
   if (tick) {
     on_deadlines();
+    auto due = Clock::now();
+    while (!delayed_.empty() && delayed_.begin()->first <= due) {
+      const std::string& id = delayed_.begin()->second;
+      auto t = journal_->get(id);
+      if (t && *t && (*t)->state == TaskState::queued) queue_.push((*t)->agent, id);
+      delayed_.erase(delayed_.begin());
+    }
     auto now = Clock::now();
     if (now - last_reconcile_ >= std::chrono::milliseconds(config_.reconcile_interval_ms))
       reconcile(false);
@@ -707,13 +714,14 @@ void Orchestrator::finish(Live& l, std::optional<os::ExitStatus> status,
     stuck_.insert(id);
     log_event("task " + id + " is stuck: " + r.cleanup_error);
   }
-  ::unlink((config_.data_dir + "/stdin/" + id).c_str());
   t.result = r;
   record(t, TaskState::exited, r.cause);
   if (crash_at_ == "exited") {
     (void)commit();
     crash_point("exited");
   }
+  if (!t.stuck && schedule_restart(l)) return;  // `l` is gone
+  ::unlink((config_.data_dir + "/stdin/" + id).c_str());
   if (!t.stuck) record(t, TaskState::reaped, "");
   bool remove_after = l.remove_when_reaped;
   bool freed_cpus = cpus_.release(id);
@@ -725,6 +733,43 @@ void Orchestrator::finish(Live& l, std::optional<os::ExitStatus> status,
   if (on_final) on_final(id);
   if (on_output) on_output(id);
   if (remove_after && !stuck_.count(id)) (void)remove(id, false);
+}
+
+bool Orchestrator::schedule_restart(Live& l) {
+  Task& t = l.task;
+  const RestartPolicy& p = l.request.restart;
+  const TaskResult& r = *t.result;
+  if (p.policy == "no" || t.kill_requested_by == "operator") return false;
+  bool clean = r.cause == "exited" && r.exit_code == 0;
+  if (p.policy == "on-failure" && clean) return false;
+  int64_t done = 0;
+  if (auto events = journal_->events(t.id))
+    for (const auto& e : *events) done += e.state == "restarting";
+  if (p.max_restarts && done >= p.max_restarts) {
+    log_event("task " + t.id + ": not restarted, " + std::to_string(done) + " restarts done");
+    return false;
+  }
+  int64_t delay = p.backoff_ms;
+  for (int64_t i = 0; i < done && delay < p.max_backoff_ms; ++i) delay *= 2;
+  delay = std::min(delay, p.max_backoff_ms);
+  std::string id = t.id;
+  (void)journal_->append_event(
+      id, "restarting",
+      "run " + std::to_string(done + 2) + " in " + std::to_string(delay) + " ms after " + r.cause);
+  t.pid = 0;
+  t.pid_start_time = 0;
+  t.kill_requested_by.clear();
+  record(t, TaskState::queued, "restart");
+  bool freed_cpus = cpus_.release(id);
+  if (l.request.exclusive_cpus)
+    (void)cpus_.reserve(id, static_cast<size_t>(l.request.exclusive_cpus));
+  admitted_memory_ -= l.memory_limit;
+  if (--running_per_agent_[t.agent] == 0) running_per_agent_.erase(t.agent);
+  delayed_.emplace(Clock::now() + std::chrono::milliseconds(delay), id);
+  live_.erase(id);
+  if (freed_cpus) apply_shared_cpus();
+  if (on_output) on_output(id);
+  return true;
 }
 
 void Orchestrator::on_deadlines() {
@@ -753,7 +798,14 @@ Result<Task> Orchestrator::kill(const std::string& id, int signal, const std::st
   auto it = live_.find(id);
   if (it == live_.end()) {
     TRY_ASSIGN(Task t, get(id));
-    if (t.state == TaskState::queued && queue_.remove(t.agent, id)) {
+    bool delayed = false;
+    for (auto d = delayed_.begin(); d != delayed_.end(); ++d)
+      if (d->second == id) {
+        delayed_.erase(d);
+        delayed = true;
+        break;
+      }
+    if (t.state == TaskState::queued && (delayed || queue_.remove(t.agent, id))) {
       cpus_.release(id);
       TaskResult r;
       r.cause = "killed";

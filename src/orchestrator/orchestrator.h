@@ -123,6 +123,8 @@ class Orchestrator {
   void reap_children();
   void finish(Live& live, std::optional<os::ExitStatus> status, const std::string& lost_why);
   void on_deadlines();
+  // A service that ended is queued again after its backoff; false when it is not restarted.
+  bool schedule_restart(Live& live);
   void enforce_log_caps(const std::string& file);
   // Removes a sandbox's cgroup and state dir by name (bounded; error = stuck).
   Result<void> cleanup_kernel(const std::string& id);
@@ -160,6 +162,7 @@ class Orchestrator {
   std::string last_admission_block_;
   std::string crash_at_;
   CpuPool cpus_;
+  std::multimap<Clock::time_point, std::string> delayed_;  // restarts waiting for backoff
   double spawn_cost_ms_ = 5;  // recent cost of one create, for the turn's batch size
   // Moves every running task without exclusive cores onto the shared cores.
   void apply_shared_cpus();

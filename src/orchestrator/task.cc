@@ -101,6 +101,33 @@ Result<std::string> get_agent(const json& v) {
   return a;
 }
 
+Result<RestartPolicy> get_restart(const json& v) {
+  if (!v.is_object()) return invalid_field("restart", "expected an object");
+  RestartPolicy p;
+  for (const auto& [key, value] : v.items()) {
+    std::string field = "restart." + key;
+    if (key == "policy") {
+      TRY_ASSIGN(p.policy, get_string(value, field));
+      if (p.policy != "no" && p.policy != "on-failure" && p.policy != "always")
+        return invalid_field(field, "expected \"no\", \"on-failure\" or \"always\"");
+    } else if (key == "max_restarts") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0)
+        return invalid_field(field, "expected a count (0: no limit)");
+      p.max_restarts = value.get<int64_t>();
+    } else if (key == "backoff" || key == "max_backoff") {
+      TRY_ASSIGN(std::string text, get_string(value, field));
+      TRY_ASSIGN(int64_t ms, spec::parse_duration_ms(text, field));
+      if (ms <= 0) return invalid_field(field, "must be positive");
+      (key == "backoff" ? p.backoff_ms : p.max_backoff_ms) = ms;
+    } else {
+      return invalid_field(field, "unknown field");
+    }
+  }
+  if (p.backoff_ms > p.max_backoff_ms)
+    return invalid_field("restart.backoff", "exceeds restart.max_backoff");
+  return p;
+}
+
 Result<VolumeRef> get_volume(const json& v, const std::string& field) {
   if (!v.is_object()) return invalid_field(field, "expected an object {name, target, mode}");
   VolumeRef ref;
@@ -184,6 +211,8 @@ Result<void> set_field(TaskRequest& r, const std::string& key, const json& v, bo
     TRY_ASSIGN(r.cpus, get_cpus(v));
   } else if (key == "cpu_shares") {
     TRY_ASSIGN(r.cpu_shares, get_positive_integer(v, "cpu_shares"));
+  } else if (key == "restart") {
+    TRY_ASSIGN(r.restart, get_restart(v));
   } else if (key == "exclusive_cpus") {
     TRY_ASSIGN(r.exclusive_cpus, get_positive_integer(v, "exclusive_cpus"));
   } else if (key == "cwd") {
@@ -316,6 +345,11 @@ std::string request_to_json(const TaskRequest& r) {
   if (!r.stdin_data.empty()) j["stdin"] = r.stdin_data;
   if (r.stdin_open) j["stdin_open"] = true;
   if (r.exclusive_cpus) j["exclusive_cpus"] = r.exclusive_cpus;
+  if (r.restart.policy != "no")
+    j["restart"] = {{"policy", r.restart.policy},
+                    {"max_restarts", r.restart.max_restarts},
+                    {"backoff", std::to_string(r.restart.backoff_ms) + "ms"},
+                    {"max_backoff", std::to_string(r.restart.max_backoff_ms) + "ms"}};
   return dump(j);
 }
 

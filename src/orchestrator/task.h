@@ -29,6 +29,14 @@ struct VolumeRef {
   bool readonly = true;  // "mode": "ro" (default) or "rw"
 };
 
+// A long-running agent: run it again when it ends, after a growing pause.
+struct RestartPolicy {
+  std::string policy = "no";  // no, on-failure (not a clean exit 0), always
+  int64_t max_restarts = 5;   // 0: no limit
+  int64_t backoff_ms = 1000;  // first pause; doubles each restart
+  int64_t max_backoff_ms = 60000;
+};
+
 // What the client asked for (POST /v1/tasks). Stored verbatim as JSON in the journal.
 struct TaskRequest {
   std::string id;  // client-chosen, or generated
@@ -52,6 +60,7 @@ struct TaskRequest {
   // stdin is a pipe the daemon holds open for attach clients (POST .../attach); it closes
   // when an attached client ends its input, or with the task.
   bool stdin_open = false;
+  RestartPolicy restart;
 };
 
 // Parses and checks a request body; unknown fields, wrong types and bad values are errors
