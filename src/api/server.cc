@@ -132,6 +132,8 @@ class Server {
     epoll_fd_ = info->epoll_fd;
     orch_.on_final = [this](const std::string& id) {
       wake(waiters_, id);
+      // A follower of a task that ended without output (cancelled, spawn failed) must end too.
+      wake(followers_, id);
       for_sessions(id, [this](AttachSession& a) {
         a.task_done = true;
         pump(a);

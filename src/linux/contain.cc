@@ -10,6 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "base/files.h"
 #include "linux/landlock.h"
 
@@ -83,6 +86,21 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     if (plan.stdio_fds[i] < 0) continue;
     // dup2 clears O_CLOEXEC on the copy; the original is closed by close_range below.
     TRY(check(dup2(plan.stdio_fds[i], i) == i, "dup2", "stdio of the task"));
+  }
+  // Everything else the creator had open (a daemon's listening socket, its journal, other
+  // tasks' pipes) is closed now, not only at exec: should the creator die before `start`,
+  // this init must not keep its socket answering.
+  {
+    std::vector<int> keep = {channel.fd(), plan.exec_fifo_fd};
+    for (const auto& op : plan.mounts.ops) keep.push_back(op.source_fd);
+    std::sort(keep.begin(), keep.end());
+    int next = 3;
+    for (int fd : keep) {
+      if (fd < next) continue;
+      if (fd > next) syscall(SYS_close_range, next, fd - 1, 0);
+      next = fd + 1;
+    }
+    syscall(SYS_close_range, next, ~0U, 0);
   }
   // Attached: the sandbox dies with its runner. Detached: its creator exits right away.
   bool attached = plan.exec_fifo_fd < 0;

@@ -1,5 +1,7 @@
 #include "orchestrator/task.h"
 
+#include <cstdio>
+
 #include <time.h>
 
 #include <cctype>
@@ -219,6 +221,13 @@ Result<void> set_field(TaskRequest& r, const std::string& key, const json& v, bo
     TRY_ASSIGN(r.cwd, get_string(v, "cwd"));
   } else if (key == "user") {
     TRY_ASSIGN(r.user, get_string(v, "user"));
+    unsigned uid = 0, gid = 0;
+    char extra = 0;
+    int n = sscanf(r.user.c_str(), "%u:%u%c", &uid, &gid, &extra);
+    bool digits = !r.user.empty() && r.user.find_first_not_of("0123456789:") == std::string::npos;
+    if (!digits || (n != 1 && n != 2))
+      return invalid_field(
+          "user", "expected UID[:GID] (numbers; names are not resolved), got \"" + r.user + "\"");
   } else if (key == "hostname") {
     TRY_ASSIGN(r.hostname, get_string(v, "hostname"));
   } else if (key == "deadline") {
