@@ -2,10 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,17 +89,36 @@ void subtree(const std::string& dir, std::vector<std::string>& out) {
   }
 }
 
-bool socket_accepts(const std::string& path) {
+// The pid that listens on the unix socket at path (SO_PEERCRED: the process that called
+// listen()), or 0 when nothing accepts a connection there.
+pid_t socket_listener(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
+  if (path.size() >= sizeof addr.sun_path) return 0;
   memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (fd < 0) return 0;
+  pid_t pid = 0;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) pid = cred.pid;
+  }
   ::close(fd);
-  return ok;
+  return pid;
 }
+
+// State letter and parent pid from /proc/PID/stat; false when the process is gone.
+bool proc_state(pid_t pid, char& state, pid_t& ppid) {
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+  std::istringstream fields(stat.substr(paren + 2));
+  return static_cast<bool>(fields >> state >> ppid);
+}
+
+// DaemonProcess objects in this process: the test is a child subreaper while any lives.
+std::atomic<int> g_instances{0};
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with " + std::to_string(WEXITSTATUS(status));
@@ -105,6 +127,10 @@ std::string describe_status(int status) {
 }
 
 }  // namespace
+
+pid_t socket_listener_pid(const std::string& path) {
+  return socket_listener(path);
+}
 
 std::string join_lines(const std::vector<std::string>& lines) {
   std::string out;
@@ -121,6 +147,22 @@ DaemonProcess::DaemonProcess() {
   std::filesystem::remove_all(root_, ec);
   std::filesystem::create_directories(root_, ec);
   chmod(root_.c_str(), 0755);
+  // Sandbox inits outlive a killed daemon; as a subreaper the test, not pid 1 (which may
+  // reap late), inherits them, and reaps them itself (reap_orphans).
+  if (g_instances++ == 0) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+void DaemonProcess::reap_orphans() {
+  std::string needle = "/" + parent_ + "/";
+  for (const auto& name : entries("/proc", false)) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = std::atoi(name.c_str());
+    char state = 0;
+    pid_t ppid = 0;
+    if (pid == pid_ || !proc_state(pid, state, ppid) || ppid != getpid() || state != 'Z') continue;
+    if (read_text("/proc/" + name + "/cgroup").find(needle) == std::string::npos) continue;
+    waitpid(pid, nullptr, WNOHANG);
+  }
 }
 
 DaemonProcess::~DaemonProcess() {
@@ -188,7 +230,9 @@ std::string DaemonProcess::log() const {
                                            << " before serving " << socket_path() << "; its log:\n"
                                            << this->log();
     }
-    if (socket_accepts(socket_path())) return ::testing::AssertionSuccess();
+    // Served by this daemon, not by an older socket someone still holds open (a sandbox
+    // init that a killed daemon had cloned keeps its listening fd until it exits).
+    if (socket_listener(socket_path()) == pid_) return ::testing::AssertionSuccess();
     sleep_ms(10);
   }
   kill9();
@@ -215,8 +259,15 @@ std::string DaemonProcess::log() const {
 
 void DaemonProcess::kill9() {
   if (pid_ <= 0) return;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    // It died on its own: worth knowing when a test fails.
+    exit_note_ +=
+        "daemon pid " + std::to_string(pid_) + " had " + describe_status(status) + " by itself\n";
+    pid_ = -1;
+    return;
+  }
   ::kill(pid_, SIGKILL);
-  int status;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   pid_ = -1;
@@ -224,18 +275,29 @@ void DaemonProcess::kill9() {
 
 bool DaemonProcess::wait_exit(int timeout_ms, int* wait_status) {
   if (pid_ <= 0) return true;
+  // A pidfd wakes us the moment the daemon dies (a crash-point test looks at what is left
+  // right then); polling in steps is the fallback.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   int64_t deadline = now_ms() + timeout_ms;
-  for (int round = 0; round < timeout_ms / 10 + 1; ++round) {
+  for (int round = 0; round < timeout_ms / 10 + 2; ++round) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_ || (r < 0 && errno == ECHILD)) {
       pid_ = -1;
       if (wait_status) *wait_status = status;
+      if (pidfd >= 0) ::close(pidfd);
       return true;
     }
-    if (now_ms() >= deadline) break;
-    sleep_ms(10);
+    int64_t left = deadline - now_ms();
+    if (left <= 0) break;
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 10)));
+    } else {
+      sleep_ms(10);
+    }
   }
+  if (pidfd >= 0) ::close(pidfd);
   return false;
 }
 
@@ -250,7 +312,8 @@ std::vector<std::string> DaemonProcess::hierarchy_parents() const {
   return out;
 }
 
-std::vector<std::string> DaemonProcess::leftovers() const {
+std::vector<std::string> DaemonProcess::leftovers() {
+  reap_orphans();
   std::vector<std::string> out;
   for (const auto& p : hierarchy_parents())
     for (const auto& name : entries(p, true)) out.push_back("cgroup " + p + "/" + name);
@@ -280,8 +343,8 @@ void DaemonProcess::teardown() {
   if (::testing::Test::HasFailure()) {
     std::string text = log();
     if (text.size() > 8192) text = "...\n" + text.substr(text.size() - 8192);
-    fprintf(stderr, "--- log of daemon %s ---\n%s--- end of log ---\n", parent_.c_str(),
-            text.c_str());
+    fprintf(stderr, "--- log of daemon %s ---\n%s%s--- end of log ---\n", parent_.c_str(),
+            text.c_str(), exit_note_.c_str());
   }
   // Kill whatever still runs in the task cgroups (sandboxes outlive the daemon by design).
   for (int round = 0; round < 200; ++round) {
@@ -303,6 +366,22 @@ void DaemonProcess::teardown() {
       }
     }
     if (!any) break;
+    sleep_ms(10);
+  }
+  // What was killed and reparented to us: reaped, so no zombie names our cgroups.
+  for (int round = 0; round < 100; ++round) {
+    reap_orphans();
+    bool zombies = false;
+    std::string needle = "/" + parent_ + "/";
+    for (const auto& name : entries("/proc", false)) {
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      char state = 0;
+      pid_t ppid = 0;
+      if (proc_state(std::atoi(name.c_str()), state, ppid) && ppid == getpid() &&
+          read_text("/proc/" + name + "/cgroup").find(needle) != std::string::npos)
+        zombies = true;
+    }
+    if (!zombies) break;
     sleep_ms(10);
   }
   // Remove the cgroups, deepest first, then the parents (bounded retries: a killed process
@@ -334,6 +413,7 @@ void DaemonProcess::teardown() {
   for (const auto& p : points) umount2(p.c_str(), MNT_DETACH);
   std::error_code ec;
   std::filesystem::remove_all(root_, ec);
+  if (--g_instances == 0) prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
 }  // namespace clawcage::test
