@@ -43,8 +43,10 @@ struct DaemonConfig {
   size_t spawn_batch = 16;  // spawns per event-loop turn (API stays responsive)
   Journal::Sync journal_sync = Journal::Sync::full;
   // Exclusive cores: tasks may ask for cores of their own from cpu_pool ("" = every online
-  // CPU), keeping min_shared_cpus for the others. Then every task gets a cpuset.
-  bool cpu_pinning = true;
+  // CPU), keeping min_shared_cpus for the others. Off by default: it gives every task a
+  // cpuset cgroup, and the kernel validates a cpuset change against all its siblings, so
+  // spawning slows as thousands of tasks run (measured: bench/README.md).
+  bool cpu_pinning = false;
   std::string cpu_pool;
   int64_t min_shared_cpus = 1;
   std::vector<VolumeConfig> volumes;

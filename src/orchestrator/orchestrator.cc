@@ -267,8 +267,10 @@ Result<SubmitResult> Orchestrator::submit(const std::string& body) {
   if (r.exclusive_cpus) {
     size_t n = static_cast<size_t>(r.exclusive_cpus);
     if (!config_.cpu_pinning)
-      return with_code(invalid_field("exclusive_cpus", "CPU pinning is off in this daemon"),
-                       EINVAL);
+      return with_code(
+          invalid_field("exclusive_cpus",
+                        "CPU pinning is off in this daemon (cpu_pinning in its config)"),
+          EINVAL);
     if (n > cpus_.pinnable())
       return with_code(invalid_field("exclusive_cpus",
                                      "at most " + std::to_string(cpus_.pinnable()) +
@@ -352,7 +354,26 @@ bool Orchestrator::budget_allows(const HostBudget& b, int64_t memory, std::strin
 
 void Orchestrator::spawn_turn() {
   if (queue_.size() == 0) return;
-  auto budget = read_host_budget();
+  // The kernel's figures are read at most every 200 ms: listing /proc/self/fd costs as much
+  // as the daemon has fds (one per running task). In between, what this daemon admitted
+  // since is added to the last reading.
+  auto now = Clock::now();
+  if (!budget_ || now - budget_at_ > std::chrono::milliseconds(200)) {
+    auto fresh = read_host_budget();
+    if (!fresh) {
+      log_event("admission: " + fresh.error().message());
+      return;
+    }
+    budget_ = *fresh;
+    budget_at_ = now;
+    budget_live_ = live_.size();
+  }
+  Result<HostBudget> budget = *budget_;
+  if (live_.size() > budget_live_) {
+    uint64_t more = live_.size() - budget_live_;
+    budget->threads += more;
+    budget->fds_open += more;
+  }
   if (!budget) {
     log_event("admission: " + budget.error().message());
     return;

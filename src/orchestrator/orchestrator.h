@@ -163,7 +163,11 @@ class Orchestrator {
   std::string crash_at_;
   CpuPool cpus_;
   std::multimap<Clock::time_point, std::string> delayed_;  // restarts waiting for backoff
-  double spawn_cost_ms_ = 5;  // recent cost of one create, for the turn's batch size
+  double spawn_cost_ms_ = 5;
+  std::optional<HostBudget> budget_;  // the last reading of the kernel's figures
+  Clock::time_point budget_at_;
+  size_t budget_live_ =
+      0;  // live_.size() then  // recent cost of one create, for the turn's batch size
   // Moves every running task without exclusive cores onto the shared cores.
   void apply_shared_cpus();
 };

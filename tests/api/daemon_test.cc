@@ -1188,5 +1188,61 @@ TEST(DaemonHealth, HealthyWithEveryCheckOk) {
   EXPECT_FALSE(file_exists(d.socket_path()));
 }
 
+std::string cpuset_of(const DaemonProcess& d, const std::string& id) {
+  std::string text =
+      read_text("/sys/fs/cgroup/cpuset/" + d.cgroup_parent() + "/" + id + "/cpuset.cpus");
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+// Exclusive cores: granted while free, refused with the holder named when not, and every
+// other task is moved off them while they are held.
+TEST(DaemonCpus, ExclusiveCoresAreGrantedRefusedAndReturned) {
+  if (!std::filesystem::is_directory("/sys/fs/cgroup/cpuset")) GTEST_SKIP() << "no v1 cpuset";
+  auto online = read_text("/sys/devices/system/cpu/online");
+  if (online.find('-') == std::string::npos && online.find(',') == std::string::npos)
+    GTEST_SKIP() << "one CPU";
+  DaemonProcess d;
+  d.write_config(R"({"cpu_pinning": true, "cpu_pool": "0-1", "min_shared_cpus": 1})");
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  ASSERT_FALSE(api.submit({{"id", "shared1"}, {"command", {"/bin/sleep", "30"}}}).is_null());
+  ASSERT_TRUE(api.wait_started("shared1"));
+  EXPECT_EQ(cpuset_of(d, "shared1"), "0-1");
+  ASSERT_FALSE(api.submit({{"id", "pinned"},
+                           {"exclusive_cpus", 1},
+                           {"command", sh("grep Cpus_allowed_list /proc/self/status; sleep 30")}})
+                   .is_null());
+  ASSERT_TRUE(api.wait_started("pinned"));
+  EXPECT_EQ(cpuset_of(d, "pinned"), "1");
+  EXPECT_EQ(cpuset_of(d, "shared1"), "0");  // moved off the pinned core
+  Answer busy =
+      api.call("POST", "/v1/tasks",
+               json{{"id", "p2"}, {"exclusive_cpus", 1}, {"command", {"/bin/true"}}}.dump());
+  EXPECT_EQ(busy.status, 409) << busy.describe();
+  EXPECT_NE(busy.text.find("pinned (cpu 1)"), std::string::npos) << busy.text;
+  Answer too_many =
+      api.call("POST", "/v1/tasks",
+               json{{"id", "p3"}, {"exclusive_cpus", 2}, {"command", {"/bin/true"}}}.dump());
+  EXPECT_EQ(too_many.status, 400) << too_many.describe();
+  EXPECT_NE(too_many.text.find("exclusive_cpus"), std::string::npos) << too_many.text;
+  api.call("POST", "/v1/tasks/pinned/kill");
+  EXPECT_EQ(api.wait("pinned").value("result", json::object()).value("cause", ""), "killed");
+  EXPECT_EQ(cpuset_of(d, "shared1"), "0-1");  // the core came back
+  api.call("POST", "/v1/tasks/shared1/kill");
+  api.wait("shared1");
+  EXPECT_TRUE(d.leftovers().empty());
+}
+
+// With pinning off (the default) a request for exclusive cores is refused, not ignored.
+TEST(DaemonCpus, ExclusiveCoresAreRefusedWhenPinningIsOff) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Answer a = Api(d).call("POST", "/v1/tasks",
+                         json{{"exclusive_cpus", 1}, {"command", {"/bin/true"}}}.dump());
+  EXPECT_EQ(a.status, 400) << a.describe();
+  EXPECT_NE(a.text.find("cpu_pinning"), std::string::npos) << a.text;
+}
+
 }  // namespace
 }  // namespace clawcage::test
