@@ -4,6 +4,7 @@
 // (exit codes, logs, outputs, kill, deadline, OOM, cancel, volumes, stdin, follow, log cap),
 // restart reconciliation (kill -9, crash points, orphans), concurrency and fair queueing,
 // health. Every test ends with nothing of its daemon left in the kernel.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1242,6 +1243,101 @@ TEST(DaemonCpus, ExclusiveCoresAreRefusedWhenPinningIsOff) {
                          json{{"exclusive_cpus", 1}, {"command", {"/bin/true"}}}.dump());
   EXPECT_EQ(a.status, 400) << a.describe();
   EXPECT_NE(a.text.find("cpu_pinning"), std::string::npos) << a.text;
+}
+
+// `clawcage submit -i` streams our stdin into the task and its output back, then exits with
+// the task's code, like `docker run -i`.
+TEST(DaemonAttach, SubmitInteractiveStreamsBothWays) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  auto r = run_clawcage({"submit", "--socket", d.socket_path(), "-i", "--", "/bin/sh", "-c",
+                         "while read l; do echo \"got $l\"; echo \"err $l\" >&2; done; exit 4"},
+                        60, false, "one\ntwo\n");
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_EQ(r.out, "got one\ngot two\n");
+  EXPECT_EQ(r.err, "err one\nerr two\n");
+  EXPECT_TRUE(d.leftovers().empty());
+}
+
+// Attaching over the API: the upgrade answers 101, stdin reaches a stdin_open task, the
+// output comes back in Docker's framing, and the stream ends with the task.
+TEST(DaemonAttach, RawStreamOverTheApi) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  ASSERT_FALSE(api.submit({{"id", "cat1"},
+                           {"stdin_open", true},
+                           {"stdin", "first\n"},
+                           {"command", {"/bin/cat"}}})
+                   .is_null());
+  int in[2], out[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  ASSERT_EQ(write(in[1], "second\n", 7), 7);
+  close(in[1]);  // EOF after "second": cat ends
+  auto a = api.client().attach("cat1", true, in[0], out[1], out[1]);
+  close(in[0]);
+  close(out[1]);
+  EXPECT_TRUE(a) << (a ? "" : a.error().message());
+  std::string got;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  EXPECT_EQ(got, "first\nsecond\n");
+  json t = api.wait("cat1");
+  EXPECT_EQ(t.value("result", json::object()).value("cause", ""), "exited") << t.dump();
+  // Attaching to an ended task gives its output and ends at once.
+  auto again =
+      run_clawcage({"attach", "--socket", d.socket_path(), "--no-stdin", "cat1"}, 30, false);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "first\nsecond\n");
+  // A plain POST without the upgrade headers is refused.
+  Answer plain = api.call("POST", "/v1/tasks/cat1/attach");
+  EXPECT_EQ(plain.status, 400) << plain.describe();
+  EXPECT_TRUE(d.leftovers().empty());
+}
+
+// A service restarts on failure with a growing pause, up to its cap; an operator kill ends it.
+TEST(DaemonRestart, OnFailureRunsAgainUpToTheCap) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  ASSERT_FALSE(api.submit({{"id", "svc"},
+                           {"command", sh("echo run; exit 1")},
+                           {"restart",
+                            {{"policy", "on-failure"}, {"max_restarts", 2}, {"backoff", "100ms"}}}})
+                   .is_null());
+  json t = api.wait("svc");
+  EXPECT_EQ(t.value("result", json::object()).value("exit_code", -1), 1) << t.dump();
+  EXPECT_EQ(t.value("state", ""), "reaped");
+  EXPECT_EQ(api.logs("svc"), "run\nrun\nrun\n");  // the first run and two restarts
+  // A clean exit is not restarted under on-failure.
+  ASSERT_FALSE(api.submit({{"id", "ok"},
+                           {"command", {"/bin/true"}},
+                           {"restart", {{"policy", "on-failure"}, {"backoff", "100ms"}}}})
+                   .is_null());
+  EXPECT_EQ(api.wait("ok").value("result", json::object()).value("exit_code", -1), 0);
+  // always: runs again after a clean exit too, until an operator kill.
+  ASSERT_FALSE(
+      api.submit({{"id", "loop"},
+                  {"command", sh("echo tick; sleep 0.2")},
+                  {"restart", {{"policy", "always"}, {"max_restarts", 0}, {"backoff", "50ms"}}}})
+          .is_null());
+  EXPECT_TRUE(poll_until([&] { return api.logs("loop").size() >= 10; }, 15000));  // two runs
+  EXPECT_TRUE(api.wait_started("loop"));
+  api.call("POST", "/v1/tasks/loop/kill");
+  json killed = api.wait("loop");
+  std::string cause = killed.value("result", json::object()).value("cause", "");
+  EXPECT_TRUE(cause == "killed" || cause == "exited") << killed.dump();
+  EXPECT_EQ(killed.value("state", ""), "reaped") << killed.dump();
+  // A bad policy is a 400 naming the field.
+  Answer bad =
+      api.call("POST", "/v1/tasks",
+               json{{"command", {"/bin/true"}}, {"restart", {{"policy", "sometimes"}}}}.dump());
+  EXPECT_EQ(bad.status, 400) << bad.describe();
+  EXPECT_NE(bad.text.find("restart.policy"), std::string::npos) << bad.text;
+  EXPECT_TRUE(d.leftovers().empty());
 }
 
 }  // namespace
