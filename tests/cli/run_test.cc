@@ -109,7 +109,15 @@ TEST(Run, LimitsReachTheKernel) {
   // The sandbox's processes are in those cgroups, not only the directories.
   auto pids = processes_in_sandbox_cgroups(task);
   ASSERT_FALSE(pids.empty());
-  std::string cg = read_text("/proc/" + std::to_string(pids.front()) + "/cgroup");
+  // clone3 places the init in the cgroup2 dir at once and the parent writes it into the v1
+  // hierarchies before it says "go" (the init does nothing before that): wait out that
+  // window rather than catch the init inside it.
+  std::string cg;
+  for (int i = 0; i < 200; ++i) {
+    cg = read_text("/proc/" + std::to_string(pids.front()) + "/cgroup");
+    if (cg.find("memory:/clawcage/" + task) != std::string::npos) break;
+    usleep(10000);
+  }
   EXPECT_NE(cg.find("memory:/clawcage/" + task), std::string::npos) << cg;
   EXPECT_NE(cg.find("pids:/clawcage/" + task), std::string::npos) << cg;
   int st = 0;
