@@ -734,6 +734,9 @@ void Orchestrator::finish(Live& l, std::optional<os::ExitStatus> status,
     t.stuck = true;
     stuck_.insert(id);
     log_event("task " + id + " is stuck: " + r.cleanup_error);
+  } else if (t.stuck) {
+    t.stuck = false;  // a kill that could not finish before has now
+    stuck_.erase(id);
   }
   t.result = r;
   record(t, TaskState::exited, r.cause);
@@ -860,7 +863,16 @@ Result<Task> Orchestrator::kill(const std::string& id, int signal, const std::st
     if (syscall(SYS_pidfd_send_signal, l.adopted_pidfd.get(), signal, nullptr, 0) != 0)
       sent = system_error("pidfd_send_signal", "task " + id);
   }
-  if (!sent) log_event("kill " + id + ": " + sent.error().message());
+  if (!sent) {
+    log_event("kill " + id + ": " + sent.error().message());
+    if (signal == SIGKILL && !l.task.stuck) {
+      // The cgroup did not empty within the kill's bounded wait: reported, retried, never
+      // waited on.
+      l.task.stuck = true;
+      stuck_.insert(id);
+      record(l.task, l.task.state, "stuck: " + sent.error().message());
+    }
+  }
   return l.task;
 }
 
@@ -1138,6 +1150,13 @@ void Orchestrator::reconcile(bool startup) {
 void Orchestrator::retry_stuck() {
   for (auto it = stuck_.begin(); it != stuck_.end();) {
     std::string id = *it;
+    if (auto l = live_.find(id); l != live_.end()) {
+      // Still running after a kill: kill it again; its exit (SIGCHLD or pidfd) finishes it.
+      auto cg = cgroups_->open(id);
+      if (cg) (void)(*cg)->kill_all();
+      ++it;
+      continue;
+    }
     auto c = cleanup_kernel(id);
     if (!c) {
       ++it;

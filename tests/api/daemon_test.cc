@@ -1340,5 +1340,59 @@ TEST(DaemonRestart, OnFailureRunsAgainUpToTheCap) {
   EXPECT_TRUE(d.leftovers().empty());
 }
 
+// A sandbox whose cgroup will not empty is reported as stuck, not waited on forever: its
+// init is frozen in a v1 freezer cgroup of the test's own (frozen tasks ignore SIGKILL there),
+// so the daemon's kill cannot empty the task's cgroup. Once thawed, the retry reaps it.
+TEST(DaemonStuck, ACgroupThatWillNotEmptyIsReportedAndRetried) {
+  if (!std::filesystem::is_directory("/sys/fs/cgroup/freezer")) GTEST_SKIP() << "no v1 freezer";
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  ASSERT_FALSE(api.submit({{"id", "st1"}, {"command", {"/bin/sleep", "60"}}}).is_null());
+  ASSERT_TRUE(api.wait_started("st1"));
+  json t = api.get("st1");
+  int pid = t.value("pid", 0);
+  ASSERT_GT(pid, 0);
+  std::string freezer = "/sys/fs/cgroup/freezer/" + d.cgroup_parent() + "-stuck";
+  ASSERT_EQ(mkdir(freezer.c_str(), 0755), 0) << strerror(errno);
+  auto write = [](const std::string& path, const std::string& value) {
+    std::ofstream f(path);
+    f << value;
+    f.flush();
+    return f.good();
+  };
+  ASSERT_TRUE(write(freezer + "/cgroup.procs", std::to_string(pid)));
+  ASSERT_TRUE(write(freezer + "/freezer.state", "FROZEN"));
+  ASSERT_TRUE(
+      poll_until([&] { return read_text(freezer + "/freezer.state") == "FROZEN\n"; }, 5000));
+  api.call("POST", "/v1/tasks/st1/kill");
+  // The kill cannot finish: the task is reported stuck and health says so.
+  bool stuck = poll_until(
+      [&] {
+        json h = api.call("GET", "/v1/health").body;
+        return h.is_object() && h["checks"]["stuck"]["count"] == 1 && h["healthy"] == false;
+      },
+      20000, 100);
+  EXPECT_TRUE(stuck);
+  Answer h = api.call("GET", "/v1/health");
+  EXPECT_EQ(h.status, 503) << h.describe();
+  json now = api.get("st1");
+  EXPECT_EQ(now.value("stuck", false), true) << now.dump();
+  EXPECT_NE(now.value("state", ""), "reaped") << now.dump();
+  EXPECT_EQ(api.call("DELETE", "/v1/tasks/st1").status, 409);  // not while stuck
+  // Thawed, the SIGKILL lands; the next retry removes the cgroup and reaps the task.
+  ASSERT_TRUE(write(freezer + "/freezer.state", "THAWED"));
+  EXPECT_TRUE(poll_until(
+      [&] {
+        json x = api.get("st1");
+        return x.value("state", "") == "reaped" && x.value("stuck", true) == false;
+      },
+      30000, 100))
+      << api.get("st1").dump();
+  EXPECT_EQ(api.call("GET", "/v1/health").status, 200);
+  for (int i = 0; i < 100 && rmdir(freezer.c_str()) != 0; ++i) usleep(20000);
+  EXPECT_TRUE(d.leftovers().empty());
+}
+
 }  // namespace
 }  // namespace clawcage::test
