@@ -1,5 +1,18 @@
 // clawcage daemon: the orchestrator and its API (see src/api/server.h, docs/api.md).
+// With --keeper, a small parent process (a child subreaper) runs the daemon as its child,
+// restarts it when it crashes, and records the exit status of every sandbox init orphaned by
+// the crash, so the restarted daemon closes those tasks with their true result, not "lost".
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <iostream>
+
+#include "base/files.h"
+#include "linux/process.h"
 
 #include "api/server.h"
 #include "cli/commands.h"
@@ -13,6 +26,7 @@ struct DaemonFlags {
   std::string config_file;
   std::string socket, data_dir, run_dir, cgroup_parent, journal_sync;
   std::vector<std::string> volumes;
+  bool keeper = false;
 };
 
 // NAME=PATH[:shared|:agent=AGENT]
@@ -40,6 +54,81 @@ Result<orchestrator::VolumeConfig> parse_volume_flag(const std::string& text) {
   return v;
 }
 
+// The keeper: runs the daemon as its child and outlives its crashes.
+int keep(orchestrator::DaemonConfig config) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0 || !make_dirs(config.run_dir, 0711)) {
+    std::cerr << "clawcage daemon --keeper: cannot set up\n";
+    return 125;
+  }
+  std::string exits = config.run_dir + "/keeper-exits";
+  auto spawn = [&]() -> pid_t {
+    pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      close(sfd);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      auto r = api::run_daemon(config);
+      if (!r) {
+        std::cerr << "clawcage daemon: " << r.error().message() << "\n";
+        _exit(125);
+      }
+      _exit(*r);
+    }
+    return pid;
+  };
+  pid_t daemon = spawn();
+  bool stopping = false;
+  int crashes = 0;
+  for (;;) {
+    signalfd_siginfo info;
+    if (read(sfd, &info, sizeof info) != sizeof info) continue;
+    if (info.ssi_signo != SIGCHLD) {
+      stopping = true;
+      if (daemon > 0) kill(daemon, SIGTERM);
+      continue;
+    }
+    for (;;) {
+      siginfo_t si{};
+      if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) break;
+      pid_t pid = si.si_pid;
+      // Read the start time while the zombie still has its /proc entry.
+      auto start = os::process_start_time(pid);
+      int status = 0;
+      waitpid(pid, &status, 0);
+      if (pid == daemon) {
+        daemon = -1;
+        if (stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) return 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 125 && ++crashes > 5) return 125;
+        std::cerr << "clawcage daemon --keeper: the daemon died ("
+                  << (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                          : "exit " + std::to_string(WEXITSTATUS(status)))
+                  << "); restarting it\n";
+        usleep(200000);
+        daemon = spawn();
+        continue;
+      }
+      // An init orphaned by a daemon crash: its result, for the restarted daemon.
+      std::string line = std::to_string(pid) + " " + std::to_string(start ? *start : 0) + " " +
+                         (WIFSIGNALED(status) ? "1 " + std::to_string(WTERMSIG(status))
+                                              : "0 " + std::to_string(WEXITSTATUS(status))) +
+                         "\n";
+      int fd = ::open(exits.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        (void)!::write(fd, line.data(), line.size());
+        close(fd);
+      }
+    }
+  }
+}
+
 int run(const DaemonFlags& f) {
   auto fail = [](const Error& e) {
     std::cerr << "clawcage daemon: " << e.message() << "\n";
@@ -61,6 +150,7 @@ int run(const DaemonFlags& f) {
     if (!v) return fail(v.error());
     config.volumes.push_back(std::move(*v));
   }
+  if (f.keeper) return keep(std::move(config));
   auto r = api::run_daemon(std::move(config));
   if (!r) return fail(r.error());
   return *r;
@@ -83,6 +173,9 @@ void add_daemon_command(CLI::App& app, int& exit_code) {
   c->add_option("--volume", f->volumes, "NAME=PATH[:shared|:agent=AGENT] named volume")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->add_flag("--keeper", f->keeper,
+              "run under a keeper process that restarts the daemon when it crashes and keeps "
+              "the exit status of tasks that end meanwhile");
   c->callback([f, &exit_code]() { exit_code = run(*f); });
 }
 

@@ -630,7 +630,9 @@ void Orchestrator::process() {
       epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
       by_pidfd_.erase(it);
       auto l = live_.find(id);
-      if (l != live_.end())
+      if (l != live_.end() && (l->second->exit_from_keeper = keeper_exit(l->second->task)))
+        finish(*l->second, l->second->exit_from_keeper, "");
+      else if (l != live_.end())
         finish(*l->second, std::nullopt,
                "the task outlived a daemon restart, so its exit status could not be observed "
                "(its output is kept)");
@@ -1088,6 +1090,11 @@ void Orchestrator::reconcile(bool startup) {
             if (req) l.request = std::move(*req);
             live_[t.id] = std::make_unique<Live>(std::move(l));
             ++running_per_agent_[t.agent];
+            auto status = keeper_exit(t);
+            if (status) {
+              finish(*live_[t.id], status, "");
+              break;
+            }
             finish(*live_[t.id], std::nullopt,
                    "the sandbox ended while the daemon was not running; its exit status is "
                    "unknown");
@@ -1145,6 +1152,36 @@ void Orchestrator::reconcile(bool startup) {
     if (t && *t && !is_final((*t)->state)) continue;
     ::unlink((config_.data_dir + "/stdin/" + n).c_str());
   }
+}
+
+std::optional<os::ExitStatus> Orchestrator::keeper_exit(const Task& t) {
+  // `clawcage daemon --keeper`: the keeper (our parent, a child subreaper) reaps the inits
+  // orphaned by a daemon crash and appends "pid start_time signaled code" lines here. It
+  // may lag the pidfd by a moment: a few short reads.
+  std::string path = config_.run_dir + "/keeper-exits";
+  if (t.pid <= 0 || !path_exists(path)) return std::nullopt;
+  std::string want = std::to_string(t.pid) + " " + std::to_string(t.pid_start_time) + " ";
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto text = read_file(path);
+    if (text) {
+      size_t pos = 0;
+      while (pos < text->size()) {
+        size_t nl = text->find('\n', pos);
+        if (nl == std::string::npos) break;
+        std::string line = text->substr(pos, nl - pos);
+        pos = nl + 1;
+        if (line.compare(0, want.size(), want) != 0) continue;
+        int signaled = 0, code = 0;
+        if (sscanf(line.c_str() + want.size(), "%d %d", &signaled, &code) != 2) continue;
+        os::ExitStatus st;
+        st.signaled = signaled != 0;
+        st.code = code;
+        return st;
+      }
+    }
+    usleep(5000);
+  }
+  return std::nullopt;
 }
 
 void Orchestrator::retry_stuck() {

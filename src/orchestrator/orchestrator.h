@@ -111,6 +111,7 @@ class Orchestrator {
     std::chrono::steady_clock::time_point started;
     bool term_sent = false;
     bool remove_when_reaped = false;
+    std::optional<os::ExitStatus> exit_from_keeper;
   };
   using Clock = std::chrono::steady_clock;
 
@@ -131,6 +132,8 @@ class Orchestrator {
   void record(Task& task, TaskState state, const std::string& detail);
   void fail_spawn(Task& task, const Error& error, int exit_code);
   void retry_stuck();
+  // The exit status the keeper recorded for this task's init, if any.
+  std::optional<os::ExitStatus> keeper_exit(const Task& task);
   void flush_stdin(Live& live);
   void drop_stdin(Live& live);
   bool budget_allows(const HostBudget& budget, int64_t memory, std::string& why) const;

@@ -1394,5 +1394,42 @@ TEST(DaemonStuck, ACgroupThatWillNotEmptyIsReportedAndRetried) {
   EXPECT_TRUE(d.leftovers().empty());
 }
 
+// With --keeper, a crash of the daemon loses no result: the keeper restarts it and keeps the
+// exit status of the inits that ended meanwhile (reparented to it), and of those that end
+// after the restarted daemon re-adopted them.
+TEST(DaemonRecovery, KeeperKeepsTrueResultsAcrossACrash) {
+  DaemonProcess d;
+  d.extra_args = {"--keeper"};
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  ASSERT_FALSE(api.submit({{"id", "quick"}, {"command", sh("sleep 0.2; exit 3")}}).is_null());
+  ASSERT_FALSE(api.submit({{"id", "slow"}, {"command", sh("sleep 2; exit 4")}}).is_null());
+  ASSERT_TRUE(api.wait_started("quick"));
+  ASSERT_TRUE(api.wait_started("slow"));
+  // The daemon is the keeper's child: kill it, not the keeper.
+  std::string children = read_text("/proc/" + std::to_string(d.pid()) + "/task/" +
+                                   std::to_string(d.pid()) + "/children");
+  pid_t daemon = static_cast<pid_t>(std::atol(children.c_str()));
+  ASSERT_GT(daemon, 0) << children;
+  ASSERT_EQ(kill(daemon, SIGKILL), 0);
+  usleep(400000);  // "quick" ends while no daemon runs
+  json quick, slow;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        Answer a = api.call("GET", "/v1/tasks/quick/wait?timeout=1");
+        if (a.status != 200) return false;
+        quick = a.body;
+        return true;
+      },
+      20000, 100));
+  slow = api.wait("slow");
+  EXPECT_EQ(quick.value("result", json::object()).value("cause", ""), "exited") << quick.dump();
+  EXPECT_EQ(quick.value("result", json::object()).value("exit_code", -1), 3) << quick.dump();
+  EXPECT_EQ(slow.value("result", json::object()).value("cause", ""), "exited") << slow.dump();
+  EXPECT_EQ(slow.value("result", json::object()).value("exit_code", -1), 4) << slow.dump();
+  EXPECT_TRUE(d.stop());
+  EXPECT_TRUE(d.leftovers().empty());
+}
+
 }  // namespace
 }  // namespace clawcage::test

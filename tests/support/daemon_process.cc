@@ -232,7 +232,13 @@ std::string DaemonProcess::log() const {
     }
     // Served by this daemon, not by an older socket someone still holds open (a sandbox
     // init that a killed daemon had cloned keeps its listening fd until it exits).
-    if (socket_listener(socket_path()) == pid_) return ::testing::AssertionSuccess();
+    // The daemon we started, or (--keeper) the daemon its keeper runs as a child.
+    pid_t listener = socket_listener(socket_path());
+    char state = 0;
+    pid_t parent = 0;
+    if (listener > 0 &&
+        (listener == pid_ || (proc_state(listener, state, parent) && parent == pid_)))
+      return ::testing::AssertionSuccess();
     sleep_ms(10);
   }
   kill9();
