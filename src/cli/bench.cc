@@ -48,6 +48,7 @@ struct BenchFlags {
   int timeout_s = 900;
   int probes = 1000;
   bool keep = false;
+  bool keeper = false;
   bool json_out = false;
   std::vector<std::string> command;
 };
@@ -74,7 +75,16 @@ class OwnDaemon {
  public:
   std::string root, socket, parent, input, run_dir;
   std::string journal_sync;
+  bool keeper = false;
   pid_t pid = -1;
+
+  // With --keeper the daemon is the keeper's child.
+  pid_t daemon_pid() const {
+    if (!keeper || pid <= 0) return pid;
+    auto c =
+        read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    return c ? static_cast<pid_t>(std::atol(c->c_str())) : -1;
+  }
 
   Result<void> start() {
     pid = fork();
@@ -86,10 +96,22 @@ class OwnDaemon {
       std::string vol = "input=" + input + ":shared";
       // State dirs on tmpfs (/run), as in production; journal, logs and outputs on disk.
       std::string data = root + "/data", run = run_dir;
-      const char* argv[] = {
-          "clawcage",   "daemon",    "--socket",       socket.c_str(),       "--data-dir",
-          data.c_str(), "--run-dir", run.c_str(),      "--cgroup-parent",    parent.c_str(),
-          "--volume",   vol.c_str(), "--journal-sync", journal_sync.c_str(), nullptr};
+      const char* argv[] = {"clawcage",
+                            "daemon",
+                            "--socket",
+                            socket.c_str(),
+                            "--data-dir",
+                            data.c_str(),
+                            "--run-dir",
+                            run.c_str(),
+                            "--cgroup-parent",
+                            parent.c_str(),
+                            "--volume",
+                            vol.c_str(),
+                            "--journal-sync",
+                            journal_sync.c_str(),
+                            keeper ? "--keeper" : nullptr,
+                            nullptr};
       execv("/proc/self/exe", const_cast<char* const*>(argv));
       _exit(127);
     }
@@ -114,7 +136,7 @@ class OwnDaemon {
   }
 
   uint64_t rss_kb() const {
-    auto text = read_file("/proc/" + std::to_string(pid) + "/status");
+    auto text = read_file("/proc/" + std::to_string(daemon_pid()) + "/status");
     if (!text) return 0;
     size_t pos = text->find("VmRSS:");
     return pos == std::string::npos ? 0 : std::strtoull(text->c_str() + pos + 6, nullptr, 10);
@@ -178,6 +200,7 @@ int run_bench(BenchFlags f) {
     d.run_dir = "/run/" + d.parent;
     d.input = d.root + "/input";
     d.journal_sync = f.journal_sync;
+    d.keeper = f.keeper;
     if (auto m = make_dirs(d.input, 0755); !m) return fail(m.error().message());
     std::string data(64 * 1024, 'x');
     if (auto w = create_file(d.input + "/data", data); !w) return fail(w.error().message());
@@ -222,10 +245,18 @@ int run_bench(BenchFlags f) {
     std::lock_guard<std::mutex> lock(daemon_mu);
     if (next_chaos.load() != k) return;
     daemon_down = true;
-    d.signal_and_reap(SIGKILL);
     ++kills;
-    auto s = d.start();
-    if (!s) std::cerr << "clawcage bench: restart: " << s.error().message() << "\n";
+    if (d.keeper) {
+      // Kill the daemon, not its keeper, which restarts it.
+      pid_t victim = d.daemon_pid();
+      if (victim > 0) ::kill(victim, SIGKILL);
+      usleep(50000);
+      for (int i = 0; i < 3000 && !socket_answers(d.socket); ++i) usleep(10000);
+    } else {
+      d.signal_and_reap(SIGKILL);
+      auto s = d.start();
+      if (!s) std::cerr << "clawcage bench: restart: " << s.error().message() << "\n";
+    }
     daemon_down = false;
     next_chaos = k + 1;
   };
@@ -463,6 +494,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   c->add_option("--timeout", f->timeout_s, "give up waiting after this many seconds (default 900)");
   c->add_option("--probes", f->probes, "API GETs timed with every task alive (default 1000)");
   c->add_flag("--keep", f->keep, "keep the bench daemon's data dir");
+  c->add_flag("--keeper", f->keeper,
+              "run the daemon under its keeper (--chaos then kills the daemon, not the keeper)");
   c->add_flag("--json", f->json_out, "print the figures as one JSON object");
   c->add_option("command", f->command,
                 "task command (after --; default: read input, write output)");

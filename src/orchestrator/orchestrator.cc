@@ -515,6 +515,9 @@ void Orchestrator::spawn_turn() {
       l.task.result = r;
       continue;
     }
+    // After the fact (the payload runs now): tells a restarted daemon that an exit status
+    // the keeper kept is the payload's, not an init's that never got its start.
+    (void)journal_->append_event(id, "running", "");
     int64_t deadline =
         l.request.deadline_ms > 0 ? l.request.deadline_ms : config_.default_deadline_ms;
     deadlines_.push({l.started + std::chrono::milliseconds(deadline), id});
@@ -1160,6 +1163,13 @@ std::optional<os::ExitStatus> Orchestrator::keeper_exit(const Task& t) {
   // may lag the pidfd by a moment: a few short reads.
   std::string path = config_.run_dir + "/keeper-exits";
   if (t.pid <= 0 || !path_exists(path)) return std::nullopt;
+  // Only a released init's status is the payload's: without the "running" event the daemon
+  // died between recording the start and releasing it, and whether it ran is unknown.
+  auto events = journal_->events(t.id);
+  if (!events) return std::nullopt;
+  bool running = false;
+  for (const auto& e : *events) running = running || e.state == "running";
+  if (!running) return std::nullopt;
   std::string want = std::to_string(t.pid) + " " + std::to_string(t.pid_start_time) + " ";
   for (int attempt = 0; attempt < 20; ++attempt) {
     auto text = read_file(path);
