@@ -1,4 +1,6 @@
 // clawcage image: import OCI layouts into the store, list what is there.
+#include <sys/stat.h>
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -13,14 +15,16 @@ void add_image_command(CLI::App& app, int& exit_code) {
   auto name = std::make_shared<std::string>();
   CLI::App* img = app.add_subcommand("image", "images: import, ls, inspect, rm, prune");
   img->require_subcommand(1);
-  CLI::App* imp =
-      img->add_subcommand("import", "import an OCI image layout directory (blobs verified)");
-  imp->add_option("layout", *dir, "OCI image layout directory")->required();
+  CLI::App* imp = img->add_subcommand(
+      "import", "import an OCI image layout directory or an oci-archive (blobs verified)");
+  imp->add_option("layout", *dir, "OCI image layout directory, or an oci-archive tar")->required();
   imp->add_option("--name", *name, "name:tag for its one image (default: its ref name)");
   imp->add_option("--store", *store, "image store directory");
   imp->callback([=, &exit_code] {
     image::ImageStore s(*store);
-    auto r = s.import_layout(*dir, *name);
+    struct stat st;
+    bool file = ::stat(dir->c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    auto r = file ? s.import_archive(*dir, *name) : s.import_layout(*dir, *name);
     if (!r) {
       std::cerr << "clawcage image import: " << r.error().message() << "\n";
       exit_code = 1;

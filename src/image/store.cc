@@ -10,6 +10,7 @@
 #include <set>
 
 #include "base/files.h"
+#include "image/layer_unpack.h"
 
 namespace clawcage::image {
 
@@ -36,6 +37,27 @@ Result<void> ImageStore::save_refs(const std::map<std::string, std::string>& ref
   TRY(create_file(tmp, j.dump(2) + "\n"));
   if (rename(tmp.c_str(), (root_ + "/refs.json").c_str()) != 0) return system_error("rename", tmp);
   return ok();
+}
+
+Result<std::vector<ImportedImage>> ImageStore::import_archive(const std::string& archive,
+                                                              const std::string& name) {
+  TRY(init());
+  std::string tmp_root = root_ + "/tmp";
+  TRY(make_dirs(tmp_root, 0700));
+  std::string tmpl = tmp_root + "/archive.XXXXXX";
+  if (!mkdtemp(tmpl.data())) return system_error("mkdtemp", tmpl);
+  std::string dir = tmpl;
+  auto result = [&]() -> Result<std::vector<ImportedImage>> {
+    TRY(unpack_layer(archive, dir).context("while unpacking the archive " + archive));
+    if (path_exists(dir + "/oci-layout")) return import_layout(dir, name);
+    if (path_exists(dir + "/manifest.json"))
+      return make_error("import", archive,
+                        "a docker-archive (docker save / podman save): not supported yet; save "
+                        "it with --format oci-archive");
+    return make_error("import", archive, "neither an oci-archive nor a docker-archive");
+  }();
+  remove_tree(dir);
+  return result;
 }
 
 Result<std::vector<ImportedImage>> ImageStore::import_layout(const std::string& layout_dir,

@@ -30,6 +30,12 @@ class ImageStore {
   // digest on the way in). `name` overrides the layout's ref name (one manifest only).
   Result<std::vector<ImportedImage>> import_layout(const std::string& layout_dir,
                                                    const std::string& name);
+  // Imports an archive: an `oci-archive` (a tar of an OCI layout, as `podman save --format
+  // oci-archive` and `skopeo copy oci-archive:` write). The tar is unpacked with the layer
+  // unpacker's rules into a scratch dir of the store, then imported as a layout. A
+  // `docker save` archive is recognised and refused with a clear error (not yet supported).
+  Result<std::vector<ImportedImage>> import_archive(const std::string& archive,
+                                                    const std::string& name);
   // "name:tag" from refs.json, or "@sha256:<hex>" / "sha256:<hex>" of a stored manifest.
   Result<Descriptor> resolve(const std::string& reference) const;
   std::map<std::string, std::string> refs() const;  // name → manifest digest

@@ -1,5 +1,7 @@
 // `clawcage image import` of an OCI layout, then `clawcage run --image` honouring its config.
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,18 @@
 
 namespace clawcage::test {
 namespace {
+
+// Exit code of a short helper program (tar), -1 if it could not run.
+int run_command(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 TEST(ImageCommand, ImportThenRunHonoursTheImageConfig) {
   std::string work = make_temp_dir("imagecmd");
@@ -91,6 +105,37 @@ TEST(ImageCommand, TamperedLayoutsAndUnknownImagesAreRefused) {
                          store, "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("demo:1"), std::string::npos) << r.err;
+  remove_tree(work);
+}
+
+// An oci-archive (a tar of a layout) imports like the layout; a docker-archive is refused
+// with a clear error and leaves nothing in the store's scratch dir.
+TEST(ImageCommand, OciArchiveImportsAndDockerArchiveIsRefused) {
+  std::string work = make_temp_dir("imagearchive");
+  auto layout = build_test_layout(work, "echo from-archive");
+  std::string archive = work + "/image.tar";
+  auto tar = run_command({"tar", "-C", layout.dir, "-cf", archive, "."});
+  ASSERT_EQ(tar, 0);
+  std::string store = work + "/store";
+  auto imp =
+      run_clawcage({"image", "import", archive, "--store", store, "--name", "arch:1"}, 60, false);
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_NE(imp.out.find("arch:1\tsha256:"), std::string::npos) << imp.out;
+  auto r = run_clawcage(
+      {"run", "--task", unique_name("archive"), "--image", "arch:1", "--store", store});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from-archive\n");
+  EXPECT_TRUE(std::filesystem::is_empty(store + "/tmp"));
+
+  std::string docker = work + "/docker";
+  std::filesystem::create_directories(docker);
+  std::ofstream(docker + "/manifest.json") << "[]";
+  ASSERT_EQ(run_command({"tar", "-C", docker, "-cf", work + "/docker.tar", "."}), 0);
+  auto refused =
+      run_clawcage({"image", "import", work + "/docker.tar", "--store", store}, 60, false);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("docker-archive"), std::string::npos) << refused.err;
+  EXPECT_TRUE(std::filesystem::is_empty(store + "/tmp"));
   remove_tree(work);
 }
 
