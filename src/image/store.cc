@@ -10,6 +10,7 @@
 #include <set>
 
 #include "base/files.h"
+#include "image/docker_archive.h"
 #include "image/layer_unpack.h"
 
 namespace clawcage::image {
@@ -50,10 +51,13 @@ Result<std::vector<ImportedImage>> ImageStore::import_archive(const std::string&
   auto result = [&]() -> Result<std::vector<ImportedImage>> {
     TRY(unpack_layer(archive, dir).context("while unpacking the archive " + archive));
     if (path_exists(dir + "/oci-layout")) return import_layout(dir, name);
-    if (path_exists(dir + "/manifest.json"))
-      return make_error("import", archive,
-                        "a docker-archive (docker save / podman save): not supported yet; save "
-                        "it with --format oci-archive");
+    if (path_exists(dir + "/manifest.json")) {
+      std::string layout = dir + "/.oci";
+      TRY(make_dirs(layout, 0700));
+      TRY(docker_archive_to_layout(dir, layout)
+              .context("while reading the docker-archive " + archive));
+      return import_layout(layout, name);
+    }
     return make_error("import", archive, "neither an oci-archive nor a docker-archive");
   }();
   remove_tree(dir);

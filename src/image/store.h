@@ -33,7 +33,7 @@ class ImageStore {
   // Imports an archive: an `oci-archive` (a tar of an OCI layout, as `podman save --format
   // oci-archive` and `skopeo copy oci-archive:` write). The tar is unpacked with the layer
   // unpacker's rules into a scratch dir of the store, then imported as a layout. A
-  // `docker save` archive is recognised and refused with a clear error (not yet supported).
+  // `docker save` / `podman save` archive (docker-archive) is converted to a layout first.
   Result<std::vector<ImportedImage>> import_archive(const std::string& archive,
                                                     const std::string& name);
   // "name:tag" from refs.json, or "@sha256:<hex>" / "sha256:<hex>" of a stored manifest.

@@ -1,4 +1,5 @@
 // `clawcage image import` of an OCI layout, then `clawcage run --image` honouring its config.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -7,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
+#include "image/blob_store.h"
 #include "support/oci_layout_builder.h"
 #include "support/run_clawcage.h"
 
@@ -108,9 +111,9 @@ TEST(ImageCommand, TamperedLayoutsAndUnknownImagesAreRefused) {
   remove_tree(work);
 }
 
-// An oci-archive (a tar of a layout) imports like the layout; a docker-archive is refused
-// with a clear error and leaves nothing in the store's scratch dir.
-TEST(ImageCommand, OciArchiveImportsAndDockerArchiveIsRefused) {
+// An oci-archive (a tar of a layout) imports like the layout and leaves nothing in the
+// store's scratch dir.
+TEST(ImageCommand, OciArchiveImports) {
   std::string work = make_temp_dir("imagearchive");
   auto layout = build_test_layout(work, "echo from-archive");
   std::string archive = work + "/image.tar";
@@ -127,14 +130,59 @@ TEST(ImageCommand, OciArchiveImportsAndDockerArchiveIsRefused) {
   EXPECT_EQ(r.out, "from-archive\n");
   EXPECT_TRUE(std::filesystem::is_empty(store + "/tmp"));
 
-  std::string docker = work + "/docker";
-  std::filesystem::create_directories(docker);
-  std::ofstream(docker + "/manifest.json") << "[]";
-  ASSERT_EQ(run_command({"tar", "-C", docker, "-cf", work + "/docker.tar", "."}), 0);
-  auto refused =
-      run_clawcage({"image", "import", work + "/docker.tar", "--store", store}, 60, false);
-  EXPECT_NE(refused.exit_code, 0);
-  EXPECT_NE(refused.err.find("docker-archive"), std::string::npos) << refused.err;
+  remove_tree(work);
+}
+
+// A docker-archive (docker save / podman save): converted to a layout, its layers checked
+// against the config's diff_ids, then run. Members that leave the archive are refused.
+TEST(ImageCommand, DockerArchiveImportsAndBadOnesAreRefused) {
+  std::string work = make_temp_dir("dockerarchive");
+  std::string d = work + "/archive";
+  std::filesystem::create_directories(d);
+  ASSERT_EQ(run_command({"tar", "-C", "/var/lib/clawcage/images/builtin/rootfs", "-cf",
+                         d + "/layer.tar", "."}),
+            0);
+  int fd = ::open((d + "/layer.tar").c_str(), O_RDONLY | O_CLOEXEC);
+  auto digest = image::sha256_of_fd(fd);
+  ::close(fd);
+  ASSERT_TRUE(digest);
+  auto write_archive = [&](const std::string& layer_member, const std::string& diff_id) {
+    nlohmann::json config = {{"architecture", "amd64"},
+                             {"os", "linux"},
+                             {"config", {{"Cmd", {"/bin/sh", "-c", "echo from-docker-archive"}}}},
+                             {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}}};
+    std::ofstream(d + "/config.json") << config.dump();
+    nlohmann::json manifest = nlohmann::json::array(
+        {{{"Config", "config.json"}, {"RepoTags", {"dock:1"}}, {"Layers", {layer_member}}}});
+    std::ofstream(d + "/manifest.json") << manifest.dump();
+    std::string tar = work + "/docker.tar";
+    ::unlink(tar.c_str());
+    return run_command({"tar", "-C", d, "-cf", tar, "."}) == 0 ? tar : "";
+  };
+  std::string store = work + "/store";
+  std::string good = write_archive("layer.tar", digest->str());
+  auto imp = run_clawcage({"image", "import", good, "--store", store}, 60, false);
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_NE(imp.out.find("dock:1\tsha256:"), std::string::npos) << imp.out;
+  auto r = run_clawcage(
+      {"run", "--task", unique_name("dockarch"), "--image", "dock:1", "--store", store});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from-docker-archive\n");
+
+  // A layer whose content is not the config's diff_id.
+  std::string wrong = write_archive("layer.tar", "sha256:" + std::string(64, 'a'));
+  auto bad = run_clawcage({"image", "import", wrong, "--store", store}, 60, false);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("diff_ids"), std::string::npos) << bad.err;
+  // A member path out of the archive, and a link to a host file.
+  bad = run_clawcage(
+      {"image", "import", write_archive("../etc/hostname", digest->str()), "--store", store}, 60,
+      false);
+  EXPECT_NE(bad.err.find("leaves the archive"), std::string::npos) << bad.err;
+  ASSERT_EQ(symlink("/etc/hostname", (d + "/evil.tar").c_str()), 0);
+  bad = run_clawcage(
+      {"image", "import", write_archive("evil.tar", digest->str()), "--store", store}, 60, false);
+  EXPECT_NE(bad.err.find("leads out of the archive"), std::string::npos) << bad.err;
   EXPECT_TRUE(std::filesystem::is_empty(store + "/tmp"));
   remove_tree(work);
 }
