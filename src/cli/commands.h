@@ -20,6 +20,9 @@ void add_bench_command(CLI::App& app, int& exit_code);
 // Everything after the first "--" on the command line: the task's command. main() splits
 // it off before CLI11 parses (CLI11 2.1 mis-parses "--" right after a list option).
 std::vector<std::string>& trailing_command();
+// Like docker: a repeated scalar flag takes its last value; a list flag takes one value per
+// use (--ro A --ro B), so it never swallows the "--" before the command.
+void one_value_per_use(CLI::App* command);
 
 using policy::kBuiltinImage;
 using policy::kStateRoot;

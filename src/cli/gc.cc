@@ -33,32 +33,6 @@ std::vector<std::string> state_dirs() {
   return out;
 }
 
-// State dirs still being claimed: ".<id>.<pid>" (see engine/create.cc). Those whose
-// creator is gone are removed; `only_id` limits it to one sandbox.
-int remove_abandoned_claims(const std::string& only_id) {
-  int removed = 0;
-  DIR* d = opendir(kStateRoot);
-  if (!d) return 0;
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] == '.' && e->d_name[1] != '\0' && e->d_name[1] != '.')
-      names.push_back(e->d_name);
-  closedir(d);
-  for (const auto& name : names) {
-    size_t dot = name.rfind('.');
-    if (dot == 0 || dot == std::string::npos) continue;
-    std::string id = name.substr(1, dot - 1);
-    pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + dot + 1));
-    if (!only_id.empty() && id != only_id) continue;
-    if (pid > 0 && kill(pid, 0) == 0) continue;  // its creator still runs
-    std::string dir = std::string(kStateRoot) + "/" + name;
-    unlink((dir + "/state.json").c_str());
-    unlink((dir + "/state.json.tmp").c_str());
-    if (rmdir(dir.c_str()) == 0) ++removed;
-  }
-  return removed;
-}
-
 // Kills and removes one sandbox by name, whatever state it is in.
 Result<void> remove_sandbox(os::CgroupManager& mgr, const std::string& id) {
   if (engine::load_state(kStateRoot, id)) return engine::delete_detached(mgr, kStateRoot, id, true);
@@ -79,7 +53,7 @@ int gc(bool dry_run, const std::string& reap, bool parents) {
   }
   if (!reap.empty()) {
     // The cleanup guard of a runner that died: this sandbox goes, live or not.
-    remove_abandoned_claims(reap);
+    engine::remove_abandoned_claims(kStateRoot, reap);
     auto r = remove_sandbox(**mgr, reap);
     if (!r) std::cerr << "clawcage gc: " << r.error().message() << "\n";
     return r ? 0 : 1;
@@ -103,7 +77,7 @@ int gc(bool dry_run, const std::string& reap, bool parents) {
     std::cout << "removed " << id << "\n";
     ++removed;
   }
-  if (!dry_run) removed += remove_abandoned_claims("");
+  if (!dry_run) removed += engine::remove_abandoned_claims(kStateRoot);
   if (!dry_run && parents) (*mgr)->remove_empty_parents();
   std::cout << "gc: " << removed << " removed, " << failures << " failed\n";
   return failures ? 1 : 0;

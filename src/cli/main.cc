@@ -9,6 +9,17 @@ std::vector<std::string>& trailing_command() {
   static std::vector<std::string> command;
   return command;
 }
+void one_value_per_use(CLI::App* c) {
+  for (CLI::Option* o : c->get_options()) {
+    if (o->get_positional()) continue;
+    if (o->get_expected_max() == 1) {
+      o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    } else if (o->get_expected_max() > 1) {
+      o->expected(1);
+      o->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    }
+  }
+}
 }  // namespace clawcage::cli
 
 int main(int argc, char** argv) {

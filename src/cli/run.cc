@@ -10,9 +10,9 @@
 #include "base/files.h"
 #include "cli/cleanup_guard.h"
 #include "cli/commands.h"
-#include "policy/task_request.h"
 #include "engine/run_task.h"
 #include "linux/process.h"
+#include "policy/task_request.h"
 #include "spec/task.h"
 
 namespace clawcage::cli {
@@ -136,17 +136,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_flag("--json", f->json, "print the task record as one JSON line on stderr");
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");
-  // Like docker: a repeated scalar flag takes its last value; a list flag takes one value
-  // per use (--ro A --ro B), so it never swallows the "--" before the command.
-  for (CLI::Option* o : c->get_options()) {
-    if (o->get_positional()) continue;
-    if (o->get_expected_max() == 1) {
-      o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    } else if (o->get_expected_max() > 1) {
-      o->expected(1);
-      o->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    }
-  }
+  one_value_per_use(c);
   c->callback([f, &exit_code]() {
     for (const auto& a : trailing_command()) f->command.push_back(a);
     exit_code = run(*f);

@@ -79,20 +79,6 @@ void line_out(const std::string& text) {
   std::cout.flush();
 }
 
-// Like docker: a repeated scalar flag takes its last value; a list flag takes one value per
-// use (--volume A --volume B), so it never swallows the "--" before the command.
-void one_value_per_use(CLI::App* c) {
-  for (CLI::Option* o : c->get_options()) {
-    if (o->get_positional()) continue;
-    if (o->get_expected_max() == 1) {
-      o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    } else if (o->get_expected_max() > 1) {
-      o->expected(1);
-      o->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    }
-  }
-}
-
 CLI::Option* add_socket_option(CLI::App* c, std::string& socket) {
   socket = api::default_socket();
   return c->add_option("--socket", socket,

@@ -1,7 +1,11 @@
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 
 #include "base/files.h"
 #include "engine/sandbox.h"
@@ -57,6 +61,30 @@ void Sandbox::detach() {
   init_.release();
   channel_.close();
   destroyed_ = true;  // the destructor leaves everything to later processes
+}
+
+int remove_abandoned_claims(const std::string& state_root, const std::string& only_id) {
+  int removed = 0;
+  DIR* d = opendir(state_root.c_str());
+  if (!d) return 0;
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] == '.' && e->d_name[1] != '\0' && e->d_name[1] != '.')
+      names.push_back(e->d_name);
+  closedir(d);
+  for (const auto& name : names) {
+    size_t dot = name.rfind('.');
+    if (dot == 0 || dot == std::string::npos) continue;
+    std::string id = name.substr(1, dot - 1);
+    pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + dot + 1));
+    if (!only_id.empty() && id != only_id) continue;
+    if (pid > 0 && ::kill(pid, 0) == 0) continue;  // its creator still runs
+    std::string dir = state_root + "/" + name;
+    unlink((dir + "/state.json").c_str());
+    unlink((dir + "/state.json.tmp").c_str());
+    if (rmdir(dir.c_str()) == 0) ++removed;
+  }
+  return removed;
 }
 
 Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,

@@ -111,6 +111,10 @@ Result<void> kill_detached(os::CgroupManager& cgroups, const std::string& state_
 Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,
                              const std::string& id, bool force);
 
+// Removes the hidden claims (".<id>.<pid>", see create.cc) under state_root whose creator is
+// gone; `only_id` limits it to one sandbox. Returns how many went.
+int remove_abandoned_claims(const std::string& state_root, const std::string& only_id = "");
+
 // Sandbox ids name cgroups and state dirs: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.
 Result<void> check_sandbox_id(const std::string& id);
 

@@ -6,7 +6,6 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -36,18 +35,6 @@ Error with_code(Error e, int reason) {
   e.reason = reason;
   return e;
 }
-
-namespace {
-
-std::string random_id() {
-  unsigned char b[6];
-  if (getrandom(b, sizeof b, 0) != sizeof b) return "t-" + std::to_string(now_seconds());
-  char out[32];
-  snprintf(out, sizeof out, "t-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
-  return out;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Orchestrator>> Orchestrator::open(DaemonConfig config) {
   TRY(check_config(config));
@@ -225,7 +212,7 @@ Result<SubmitResult> Orchestrator::submit(const std::string& body) {
   if (!parsed) return with_code(std::move(parsed).error(), EINVAL);
   TaskRequest r = std::move(parsed).value();
   bool chosen = !r.id.empty();
-  if (!chosen) r.id = random_id();
+  if (!chosen) r.id = policy::random_task_id("t-");
   std::string canonical = request_to_json(r);
   if (chosen) {
     TRY_ASSIGN(auto existing, journal_->get(r.id));

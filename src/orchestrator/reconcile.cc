@@ -165,18 +165,7 @@ void Orchestrator::reconcile(bool startup) {
     }
   }
   // Hidden claims (".<id>.<pid>") of creates that never finished.
-  if (DIR* d = opendir(config_.state_root().c_str())) {
-    std::vector<std::string> claims;
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] == '.' && e->d_name[1] && e->d_name[1] != '.') claims.push_back(e->d_name);
-    closedir(d);
-    for (const auto& c : claims) {
-      std::string dir = config_.state_root() + "/" + c;
-      ::unlink((dir + "/state.json").c_str());
-      ::unlink((dir + "/state.json.tmp").c_str());
-      ::rmdir(dir.c_str());
-    }
-  }
+  engine::remove_abandoned_claims(config_.state_root());
   // Stdin files of tasks that are not waiting for them.
   for (const auto& n : list_dir(config_.data_dir + "/stdin")) {
     if (live_.count(n)) continue;

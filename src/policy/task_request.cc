@@ -27,14 +27,6 @@ std::string fld(const TaskRequest& f, const char* name) {
   return f.field_prefix + name;
 }
 
-std::string random_id() {
-  unsigned char b[6];
-  if (getrandom(b, sizeof b, 0) != sizeof b) return "task-" + std::to_string(getpid());
-  char out[32];
-  snprintf(out, sizeof out, "task-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
-  return out;
-}
-
 Result<spec::Volume> parse_volume(const std::string& text, bool readonly, bool exec,
                                   const VolumeRules& rules, const std::string& field) {
   size_t colon = text.find(':');
@@ -108,6 +100,14 @@ Result<void> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
 
 }  // namespace
 
+std::string random_task_id(const std::string& prefix) {
+  unsigned char b[6];
+  if (getrandom(b, sizeof b, 0) != sizeof b) return prefix + std::to_string(getpid());
+  char out[16];
+  snprintf(out, sizeof out, "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+  return prefix + out;
+}
+
 Result<bool> prepare_output(const std::string& dir, const spec::Spec& s) {
   bool created = !path_exists(dir);
   TRY(make_dirs(dir.substr(0, dir.find_last_of('/')), 0755));
@@ -134,7 +134,7 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
                                                    std::vector<std::string>& controls,
                                                    std::string& tier_out) {
   engine::CreateOptions o;
-  o.id = f.task.empty() ? random_id() : f.task;
+  o.id = f.task.empty() ? random_task_id() : f.task;
   o.state_root = f.state_root;
   TRY(engine::check_sandbox_id(o.id));
   TRY_ASSIGN(spec::Tier tier, spec::parse_tier(f.isolate));

@@ -45,6 +45,8 @@ struct TaskRequest {
 Result<engine::CreateOptions> build_create_options(TaskRequest& request,
                                                    std::vector<std::string>& controls,
                                                    std::string& tier);
+// A fresh task id: the prefix and 12 random hex digits ("task-1a2b3c4d5e6f").
+std::string random_task_id(const std::string& prefix = "task-");
 // Creates the per-task output dir (if missing), owned by the sandbox's root, mode 0700.
 // Returns whether it was created (so a failed start can remove it).
 Result<bool> prepare_output(const std::string& dir, const spec::Spec& spec);
