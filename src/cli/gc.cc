@@ -39,10 +39,7 @@ Result<void> remove_sandbox(os::CgroupManager& mgr, const std::string& id) {
   // No readable state (a crash before it was written): whatever carries the name.
   auto cg = mgr.open(id);
   if (cg) TRY((*cg)->destroy());
-  std::string dir = std::string(kStateRoot) + "/" + id;
-  for (const char* f : {"/state.json", "/state.json.tmp", "/exec.fifo"}) unlink((dir + f).c_str());
-  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);
-  return ok();
+  return engine::remove_state_dir(std::string(kStateRoot) + "/" + id);
 }
 
 int gc(bool dry_run, const std::string& reap, bool parents) {

@@ -14,6 +14,7 @@
 #include "engine/sandbox.h"
 #include "linux/cgroup.h"
 #include "policy/task_request.h"
+#include "spec/parse.h"
 
 namespace clawcage::cli {
 
@@ -60,6 +61,55 @@ int create(policy::TaskRequest& f, const std::string& pid_file) {
   }
   sb->detach();
   return 0;
+}
+
+template <typename Flags>
+int exec(Flags& x) {
+  if (x.tty || !x.console_socket.empty())
+    return report("exec", invalid_field("--tty", "terminals are not supported by exec yet"));
+  engine::ExecOptions o;
+  o.state_root = kStateRoot;
+  o.id = x.id;
+  o.args = x.command;
+  for (const auto& a : trailing_command()) o.args.push_back(a);
+  o.env = x.env;
+  if (!x.cwd.empty()) o.cwd = x.cwd;
+  if (!x.process_file.empty()) {
+    auto text = read_file(x.process_file);
+    if (!text) return report("exec", text.error());
+    auto p = spec::parse_process_json(*text, x.process_file);
+    if (!p) return report("exec", p.error());
+    o.process = std::move(p).value();
+  }
+  if (!x.user.empty()) {
+    auto ids = policy::parse_uid_gid(x.user, "--user");
+    if (!ids) return report("exec", ids.error());
+    o.user = *ids;
+  }
+  // A detached exec outlives this command, as runc's does.
+  o.die_with_parent = !x.detach;
+  auto cgroups = os::CgroupManager::detect();
+  if (!cgroups) return report("exec", cgroups.error());
+  auto child = engine::exec_in_sandbox(**cgroups, o);
+  if (!child) {
+    report("exec", child.error());
+    // As a shell says it: 127 not found, 126 not runnable.
+    const Error& e = child.error();
+    if (e.operation == "exec" && e.code == ENOENT) return 127;
+    if (e.operation == "exec" && (e.code == EACCES || e.code == ENOEXEC)) return 126;
+    return 1;
+  }
+  if (!x.pid_file.empty()) {
+    auto r = create_file(x.pid_file, std::to_string(child->pid()), 0644);
+    if (!r) return report("exec", r.error());
+  }
+  if (x.detach) {
+    child->release();
+    return 0;
+  }
+  auto status = child->wait(-1);
+  if (!status) return report("exec", status.error());
+  return (*status)->shell_code();
 }
 
 }  // namespace
@@ -149,6 +199,27 @@ void add_lifecycle_commands(CLI::App& top, int& exit_code) {
     std::cout << out;
     exit_code = 0;
   });
+
+  struct ExecFlags {
+    std::string id, process_file, cwd, user, pid_file, console_socket;
+    std::vector<std::string> env, command;
+    bool detach = false, tty = false;
+  };
+  auto x = std::make_shared<ExecFlags>();
+  CLI::App* e = app.add_subcommand(
+      "exec", "run a process inside a running sandbox, contained as its init (runc exec)");
+  e->add_option("--process,-p", x->process_file, "a JSON process object (runc's process.json)");
+  e->add_option("--env,-e", x->env, "NAME=VALUE (repeatable)");
+  e->add_option("--cwd", x->cwd, "working directory inside the sandbox");
+  e->add_option("--user,-u", x->user, "UID[:GID] inside the sandbox");
+  e->add_flag("--detach,-d", x->detach, "do not wait for the process");
+  e->add_option("--pid-file", x->pid_file, "write the process's pid here");
+  e->add_flag("--tty,-t", x->tty, "not supported yet");
+  e->add_option("--console-socket", x->console_socket, "not supported yet");
+  e->add_option("id", x->id, "sandbox id")->required();
+  e->add_option("command", x->command, "command (or after --)");
+  one_value_per_use(e);
+  e->callback([x, &exit_code] { exit_code = exec(*x); });
 
   auto force = std::make_shared<bool>(false);
   CLI::App* d = app.add_subcommand("delete", "remove a stopped sandbox (--force: kill it first)");

@@ -8,11 +8,11 @@
 #include <chrono>
 
 #include "base/files.h"
+#include "engine/process_plan.h"
 #include "engine/sandbox.h"
 #include "linux/contain.h"
 #include "linux/idmap.h"
-#include "linux/landlock.h"
-#include "linux/seccomp_cache.h"
+#include "spec/parse.h"
 #include "spec/validate.h"
 
 namespace clawcage::engine {
@@ -39,38 +39,6 @@ Result<std::string> resolve_rootfs(const CreateOptions& o) {
   return out;
 }
 
-// The Landlock scopes the spec asks for, checked against the kernel.
-Result<uint64_t> landlock_scopes(const spec::Spec& s, std::vector<std::string>& warnings) {
-  auto it = s.annotations.find(spec::kLandlockAnnotation);
-  if (it == s.annotations.end() || it->second.empty()) return uint64_t{0};
-  uint64_t scopes = 0;
-  bool required = false;
-  size_t pos = 0;
-  const std::string& list = it->second;
-  while (pos <= list.size()) {
-    size_t comma = list.find(',', pos);
-    std::string item =
-        list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    pos = comma == std::string::npos ? list.size() + 1 : comma + 1;
-    if (item == "signal")
-      scopes |= os::kLandlockScopeSignal;
-    else if (item == "abstract-unix")
-      scopes |= os::kLandlockScopeAbstractUnix;
-    else if (item == "required")
-      required = true;
-    else
-      return invalid_field(std::string("annotations.") + spec::kLandlockAnnotation,
-                           "unknown scope \"" + item + "\" (signal, abstract-unix, required)");
-  }
-  int abi = os::landlock_abi();
-  if (abi >= 6) return scopes;
-  std::string why = "Landlock scoping needs ABI 6 (Linux 6.12); this kernel has " +
-                    (abi ? "ABI " + std::to_string(abi) : std::string("no Landlock"));
-  if (required) return make_error("apply Landlock scopes", spec::kLandlockAnnotation, why);
-  warnings.push_back(why + ": tasks are not kept from signalling processes outside the sandbox");
-  return uint64_t{0};
-}
-
 // Turns the spec into everything the child needs, before anything is created.
 Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::string>& warnings) {
   const spec::Spec& s = o.spec;
@@ -84,27 +52,9 @@ Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::
   plan.hostname = s.hostname;
   TRY_ASSIGN(plan.mounts, os::plan_mounts(s));
   TRY(os::open_mount_sources(plan.mounts));
-  if (s.linux.seccomp) {
-    TRY_ASSIGN(auto program, os::compile_seccomp_cached(*s.linux.seccomp));
-    plan.seccomp = std::move(program);
-  }
-  TRY_ASSIGN(plan.capabilities, os::resolve_capabilities(s.process.capabilities));
-  TRY_ASSIGN(plan.rlimits, os::resolve_rlimits(s.process.rlimits));
-  plan.no_new_privileges = s.process.no_new_privileges;
-  TRY_ASSIGN(plan.landlock_scopes, landlock_scopes(s, warnings));
-  if (plan.landlock_scopes && !plan.no_new_privileges)
-    return invalid_field(std::string("annotations.") + spec::kLandlockAnnotation,
-                         "Landlock needs process.noNewPrivileges");
-  plan.oom_score_adj = s.process.oom_score_adj;
-  plan.uid = s.process.user.uid;
-  plan.gid = s.process.user.gid;
-  plan.additional_gids = s.process.user.additional_gids;
-  plan.umask = s.process.user.umask;
-  plan.cwd = s.process.cwd;
+  TRY(plan_process(s, plan, warnings));
   for (int i = 0; i < 3; ++i) plan.stdio_fds[i] = o.stdio_fds[i];
   plan.die_with_parent = o.die_with_parent;
-  plan.args = s.process.args;
-  plan.env = s.process.env;
   return plan;
 }
 
@@ -164,6 +114,8 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
     return e;
   }
   TRY(sb.write_state());
+  // What an exec into the sandbox needs (its process, seccomp, Landlock), as created.
+  TRY(create_file(sb.state_dir_ + "/config.json", spec::to_json(o.spec, -1), 0600));
   std::string final_dir = o.state_root + "/" + o.id;
   if (renameat2(AT_FDCWD, sb.state_dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) !=
       0) {

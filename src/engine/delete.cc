@@ -42,14 +42,8 @@ Result<void> Sandbox::destroy() {
   init_ = os::ChildProcess();
   channel_.close();
   if (!state_dir_.empty()) {
-    std::string fifo = state_dir_ + "/exec.fifo";
-    if (unlink(fifo.c_str()) != 0 && errno != ENOENT && result.ok())
-      result = system_error("unlink", fifo);
-    std::string state = state_dir_ + "/state.json";
-    if (unlink(state.c_str()) != 0 && errno != ENOENT && result.ok())
-      result = system_error("unlink", state);
-    if (rmdir(state_dir_.c_str()) != 0 && errno != ENOENT && result.ok())
-      result = system_error("rmdir", state_dir_);
+    auto removed = remove_state_dir(state_dir_);
+    if (!removed && result.ok()) result = std::move(removed);
   }
   destroyed_ = result.ok();
   status_ = Status::stopped;
@@ -61,6 +55,13 @@ void Sandbox::detach() {
   init_.release();
   channel_.close();
   destroyed_ = true;  // the destructor leaves everything to later processes
+}
+
+Result<void> remove_state_dir(const std::string& dir) {
+  for (const char* f : {"/exec.fifo", "/state.json", "/state.json.tmp", "/config.json"})
+    if (unlink((dir + f).c_str()) != 0 && errno != ENOENT) return system_error("unlink", dir + f);
+  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);
+  return ok();
 }
 
 int remove_abandoned_claims(const std::string& state_root, const std::string& only_id) {
@@ -79,10 +80,7 @@ int remove_abandoned_claims(const std::string& state_root, const std::string& on
     pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + dot + 1));
     if (!only_id.empty() && id != only_id) continue;
     if (pid > 0 && ::kill(pid, 0) == 0) continue;  // its creator still runs
-    std::string dir = state_root + "/" + name;
-    unlink((dir + "/state.json").c_str());
-    unlink((dir + "/state.json.tmp").c_str());
-    if (rmdir(dir.c_str()) == 0) ++removed;
+    if (remove_state_dir(state_root + "/" + name)) ++removed;
   }
   return removed;
 }
@@ -94,10 +92,7 @@ Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& stat
     return make_error("delete", id, "sandbox is " + st.status + " (kill it first, or --force)");
   auto cg = cgroups.open(id);
   if (cg) TRY((*cg)->destroy().context("deleting sandbox " + id));
-  std::string dir = state_root + "/" + id;
-  for (const char* f : {"/exec.fifo", "/state.json", "/state.json.tmp"})
-    if (unlink((dir + f).c_str()) != 0 && errno != ENOENT) return system_error("unlink", dir + f);
-  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);
+  TRY(remove_state_dir(state_root + "/" + id));
   return ok();
 }
 

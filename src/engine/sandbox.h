@@ -111,9 +111,36 @@ Result<void> kill_detached(os::CgroupManager& cgroups, const std::string& state_
 Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,
                              const std::string& id, bool force);
 
+// A process started inside a running sandbox (runc exec): the sandbox's own process from
+// its stored config.json, with these changes.
+struct ExecOptions {
+  std::string state_root = "/run/clawcage";
+  std::string id;
+  // Replaces the config's process (runc exec --process); its capabilities must lie within
+  // the sandbox's bounding set, and no_new_privs, seccomp and Landlock stay the sandbox's.
+  std::optional<spec::Process> process;
+  std::vector<std::string> args;  // the command (required unless process is given)
+  std::vector<std::string> env;   // NAME=VALUE, replacing same-named entries
+  std::optional<std::string> cwd;
+  std::optional<std::pair<uint32_t, uint32_t>> user;  // uid, gid inside the sandbox
+  // The process's stdin, stdout, stderr (borrowed); -1: inherited from the caller.
+  int stdio_fds[3] = {-1, -1, -1};
+  bool die_with_parent = true;
+};
+
+// Starts the process in the sandbox's namespaces, root and cgroups, contained as its init
+// is (user, capabilities, rlimits, no_new_privs, Landlock, seccomp). It is the caller's
+// child; the returned value kills it unless waited for. Fails, leaving nothing, when the
+// sandbox is not running or the exec fails.
+Result<os::ChildProcess> exec_in_sandbox(os::CgroupManager& cgroups, const ExecOptions& options);
+
 // Removes the hidden claims (".<id>.<pid>", see create.cc) under state_root whose creator is
 // gone; `only_id` limits it to one sandbox. Returns how many went.
 int remove_abandoned_claims(const std::string& state_root, const std::string& only_id = "");
+
+// Removes a sandbox's state dir (the files create writes in it, then the dir); a missing dir
+// is fine.
+Result<void> remove_state_dir(const std::string& dir);
 
 // Sandbox ids name cgroups and state dirs: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.
 Result<void> check_sandbox_id(const std::string& id);

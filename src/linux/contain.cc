@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -80,37 +81,82 @@ Result<std::string> find_executable(const InitPlan& plan) {
   return system_error(last_errno, "exec", name + " (not found in PATH " + path + ")");
 }
 
-// The order is the security argument. Reorder only with a test that shows why.
-Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
+// The steps every payload process takes inside the sandbox, the init's and an exec's:
+// limits, capability bounding set, user, capabilities, working directory. Returns the
+// executable it will run.
+Result<std::string> become_payload_user(const InitPlan& plan, bool die_with_parent) {
+  TRY(apply_rlimits(plan.rlimits).context("applying process.rlimits"));
+  TRY(drop_bounding_set(plan.capabilities));
+  TRY(switch_user(plan));
+  TRY(apply_capability_sets(plan.capabilities));
+  // The uid change cleared the parent-death signal.
+  if (die_with_parent)
+    TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
+  if (plan.umask) umask(*plan.umask);
+  TRY(check(chdir(plan.cwd.c_str()) == 0, "chdir", "process.cwd " + plan.cwd));
+  return find_executable(plan);
+}
+
+// The last steps: no host fd but stdio, no_new_privs, Landlock, seccomp, execve.
+Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
+                          const SyncChannel& channel) {
+  // No host fd reaches the payload but stdio (CVE-2024-21626); the channel is CLOEXEC and
+  // reports an exec failure.
+  int keep = channel.fd();
+  if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
+  syscall(SYS_close_range, keep + 1, ~0U, 0);
+  if (plan.no_new_privileges)
+    TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
+  // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
+  if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
+  // Seccomp is the last step: everything above needed syscalls the profile may refuse.
+  if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
+  std::vector<char*> argv, envp;
+  for (const auto& a : plan.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : plan.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  execve(executable.c_str(), argv.data(), envp.data());
+  return system_error("exec", executable);
+}
+
+// stdio onto 0-2, then every other inherited fd closed except `keep` (the creator's listening
+// socket, journal and other tasks' pipes must not live on in the sandbox).
+Result<void> take_stdio_close_rest(const InitPlan& plan, std::vector<int> keep) {
   for (int i = 0; i < 3; ++i) {
     if (plan.stdio_fds[i] < 0) continue;
-    // dup2 clears O_CLOEXEC on the copy; the original is closed by close_range below.
+    // dup2 clears O_CLOEXEC on the copy; the original is closed below unless kept.
     TRY(check(dup2(plan.stdio_fds[i], i) == i, "dup2", "stdio of the task"));
   }
-  // Everything else the creator had open (a daemon's listening socket, its journal, other
-  // tasks' pipes) is closed now, not only at exec: should the creator die before `start`,
-  // this init must not keep its socket answering.
+  std::sort(keep.begin(), keep.end());
+  int next = 3;
+  for (int fd : keep) {
+    if (fd < next) continue;
+    if (fd > next) syscall(SYS_close_range, next, fd - 1, 0);
+    next = fd + 1;
+  }
+  syscall(SYS_close_range, next, ~0U, 0);
+  // Signals blocked by the runner (it turns them into a signalfd) must not stay blocked.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  return ok();
+}
+
+// The order is the security argument. Reorder only with a test that shows why.
+Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
+  // Everything else the creator had open is closed now, not only at exec: should the
+  // creator die before `start`, this init must not keep its socket answering.
   {
     std::vector<int> keep = {channel.fd(), plan.exec_fifo_fd};
     for (const auto& op : plan.mounts.ops) keep.push_back(op.source_fd);
-    std::sort(keep.begin(), keep.end());
-    int next = 3;
-    for (int fd : keep) {
-      if (fd < next) continue;
-      if (fd > next) syscall(SYS_close_range, next, fd - 1, 0);
-      next = fd + 1;
-    }
-    syscall(SYS_close_range, next, ~0U, 0);
+    TRY(take_stdio_close_rest(plan, keep));
   }
   // Attached: the sandbox dies with its runner. Detached: its creator exits right away.
   bool attached = plan.exec_fifo_fd < 0;
   bool die_with_parent = attached && plan.die_with_parent;
   if (die_with_parent)
     TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
-  // Signals blocked by the runner (it turns them into a signalfd) must not stay blocked.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
   // A new session drops the controlling terminal: with the caller's tty as stdin, TIOCSTI
   // would push keystrokes into the host shell (dev.tty.legacy_tiocsti is 1 on this host).
   TRY(check(setsid() >= 0, "setsid", "sandbox init"));
@@ -143,16 +189,7 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     TRY(check(chroot(plan.rootfs.c_str()) == 0, "chroot", plan.rootfs));
     TRY(check(chdir("/") == 0, "chdir", "/"));
   }
-  TRY(apply_rlimits(plan.rlimits).context("applying process.rlimits"));
-  TRY(drop_bounding_set(plan.capabilities));
-  TRY(switch_user(plan));
-  TRY(apply_capability_sets(plan.capabilities));
-  // The uid change cleared the parent-death signal.
-  if (die_with_parent)
-    TRY(check(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl", "parent death signal"));
-  if (plan.umask) umask(*plan.umask);
-  TRY(check(chdir(plan.cwd.c_str()) == 0, "chdir", "process.cwd " + plan.cwd));
-  TRY_ASSIGN(std::string executable, find_executable(plan));
+  TRY_ASSIGN(std::string executable, become_payload_user(plan, die_with_parent));
   TRY(channel.send(SyncMessage::ready));
   if (attached) {
     TRY(channel.expect(SyncMessage::start, -1, -1));
@@ -164,27 +201,47 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     (void)!write(fd, "0", 1);
     close(fd);
   }
-  // No host fd reaches the payload but stdio (CVE-2024-21626); the channel is CLOEXEC and
-  // reports an exec failure.
-  int keep = channel.fd();
-  if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
-  syscall(SYS_close_range, keep + 1, ~0U, 0);
-  if (plan.no_new_privileges)
-    TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
-  // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
-  if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
-  // Seccomp is the last step: everything above needed syscalls the profile may refuse.
-  if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
-  std::vector<char*> argv, envp;
-  for (const auto& a : plan.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : plan.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  execve(executable.c_str(), argv.data(), envp.data());
-  return system_error("exec", executable);
+  return exec_payload(plan, executable, channel);
+}
+
+// An exec: joins the running sandbox's namespaces and root as host root, then the user
+// namespace last (as the init entered it), then forks the payload as the caller's child.
+Result<void> join_and_fork(const InitPlan& plan, const JoinPlan& join, const SyncChannel& channel) {
+  TRY(take_stdio_close_rest(plan, {channel.fd(), join.init_pidfd, join.root_fd}));
+  TRY(check(setsid() >= 0, "setsid", "exec helper"));
+  // The parent has placed us in the sandbox's cgroups; the payload inherits them.
+  TRY(channel.expect(SyncMessage::go, -1, -1));
+  if (join.namespaces)
+    TRY(check(setns(join.init_pidfd, join.namespaces) == 0, "setns", "the sandbox's namespaces"));
+  // The init's root, which the mount namespace's root is not in the chroot tier.
+  TRY(check(fchdir(join.root_fd) == 0 && chroot(".") == 0, "chroot", "the sandbox's root"));
+  TRY(check(chdir("/") == 0, "chdir", "/"));
+  if (plan.oom_score_adj)
+    TRY(write_file("/proc/self/oom_score_adj", std::to_string(*plan.oom_score_adj))
+            .context("setting process.oomScoreAdj"));
+  if (join.user_namespace)
+    TRY(check(setns(join.init_pidfd, CLONE_NEWUSER) == 0, "setns", "the sandbox's user namespace"));
+  close(join.init_pidfd);
+  close(join.root_fd);
+  // Joining a pid namespace only places children in it; CLONE_PARENT makes the payload the
+  // caller's child, so the caller waits on it (runc's nsexec does the same).
+  clone_args args{};
+  args.flags = CLONE_PARENT;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  TRY(check(pid >= 0, "clone3", "exec payload"));
+  if (pid > 0) return channel.send(SyncMessage::pid, static_cast<int>(pid));
+  TRY_ASSIGN(std::string executable, become_payload_user(plan, plan.die_with_parent));
+  return exec_payload(plan, executable, channel);
 }
 
 }  // namespace
+
+int run_exec_helper(const InitPlan& plan, const JoinPlan& join, const SyncChannel& channel) {
+  auto r = join_and_fork(plan, join, channel);
+  if (r) return 0;  // the helper, having sent the payload's pid
+  channel.send_error(r.error());
+  return 127;
+}
 
 int run_sandbox_init(const InitPlan& plan, const SyncChannel& channel) {
   auto r = contain(plan, channel);

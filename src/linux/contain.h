@@ -47,6 +47,21 @@ struct InitPlan {
   bool die_with_parent = true;
 };
 
+// Joining a running sandbox (an exec): what the helper enters before it becomes the payload.
+struct JoinPlan {
+  int init_pidfd = -1;  // the sandbox's init
+  int root_fd = -1;     // O_PATH fd of /proc/<init>/root, opened from the host
+  int namespaces = 0;   // CLONE_NEW* flags to join, the user namespace excluded
+  bool user_namespace = false;
+};
+
+// Runs in the exec helper (a child of the caller, placed in the sandbox's cgroups before
+// SyncMessage::go): joins the sandbox, forks the payload with CLONE_PARENT so it is the
+// caller's child and inside the sandbox's pid namespace, sends its pid (SyncMessage::pid)
+// and returns 0. The payload takes the init's steps from the user switch on (plan's
+// process fields) and reports an error on the channel, or execs.
+int run_exec_helper(const InitPlan& plan, const JoinPlan& join, const SyncChannel& channel);
+
 // Runs in the child; returns an exit code only on failure (after reporting the Error on
 // the channel). On success it does not return: the payload is exec'd.
 int run_sandbox_init(const InitPlan& plan, const SyncChannel& channel);

@@ -20,7 +20,7 @@ int64_t now_ms() {
 SyncPacket decode(const char* buf, ssize_t got) {
   SyncPacket p;
   p.type = static_cast<SyncMessage>(buf[0]);
-  if (p.type == SyncMessage::error && got >= 5) {
+  if (got >= 5) {
     std::memcpy(&p.code, buf + 1, sizeof p.code);
     p.text.assign(buf + 5, static_cast<size_t>(got - 5));
   }
@@ -43,6 +43,8 @@ const char* sync_message_name(SyncMessage m) {
       return "start";
     case SyncMessage::error:
       return "error";
+    case SyncMessage::pid:
+      return "pid";
   }
   return "unknown";
 }
@@ -58,6 +60,17 @@ Result<void> SyncChannel::send(SyncMessage type) const {
   uint8_t b = static_cast<uint8_t>(type);
   for (;;) {
     if (::send(fd_.get(), &b, 1, MSG_NOSIGNAL) == 1) return ok();
+    if (errno == EINTR) continue;
+    return system_error("send", std::string("sync message ") + sync_message_name(type));
+  }
+}
+
+Result<void> SyncChannel::send(SyncMessage type, int code) const {
+  char buf[5];
+  buf[0] = static_cast<char>(type);
+  std::memcpy(buf + 1, &code, sizeof code);
+  for (;;) {
+    if (::send(fd_.get(), buf, sizeof buf, MSG_NOSIGNAL) == sizeof buf) return ok();
     if (errno == EINTR) continue;
     return system_error("send", std::string("sync message ") + sync_message_name(type));
   }

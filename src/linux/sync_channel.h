@@ -18,6 +18,7 @@ enum class SyncMessage : uint8_t {
   ready,         // child → parent: contained, waiting for start
   start,         // parent → child: exec now
   error,         // child → parent: payload is an Error (errno, operation, subject, detail)
+  pid,           // exec helper → parent: code is the exec'd process's pid
 };
 
 const char* sync_message_name(SyncMessage m);
@@ -38,6 +39,8 @@ class SyncChannel {
   void close() { fd_.reset(); }
 
   Result<void> send(SyncMessage type) const;
+  // A message with a number (SyncMessage::pid).
+  Result<void> send(SyncMessage type, int code) const;
   // Child side: reports an error to the parent (best effort).
   void send_error(const Error& error) const;
   // Waits for `expected`. An error packet from the child becomes that Error ("in sandbox

@@ -40,11 +40,7 @@ using namespace internal;
 Result<void> Orchestrator::cleanup_kernel(const std::string& id) {
   auto cg = cgroups_->open(id);
   if (cg) TRY((*cg)->destroy().context("removing the sandbox of task " + id));
-  std::string dir = config_.state_root() + "/" + id;
-  for (const char* f : {"/exec.fifo", "/state.json", "/state.json.tmp"})
-    ::unlink((dir + f).c_str());
-  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);
-  return ok();
+  return engine::remove_state_dir(config_.state_root() + "/" + id);
 }
 
 void Orchestrator::reconcile(bool startup) {

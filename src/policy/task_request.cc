@@ -100,6 +100,20 @@ Result<void> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
 
 }  // namespace
 
+Result<std::pair<uint32_t, uint32_t>> parse_uid_gid(const std::string& text,
+                                                    const std::string& field) {
+  unsigned uid = 0, gid = 0;
+  char extra;
+  int n = text.empty() || !isdigit(static_cast<unsigned char>(text[0]))
+              ? 0
+              : sscanf(text.c_str(), "%u:%u%c", &uid, &gid, &extra);
+  if (n == 1 && text.find(':') == std::string::npos)
+    gid = uid;
+  else if (n != 2)
+    return invalid_field(field, "expected UID[:GID], got \"" + text + "\"");
+  return std::pair<uint32_t, uint32_t>{uid, gid};
+}
+
 std::string random_task_id(const std::string& prefix) {
   unsigned char b[6];
   if (getrandom(b, sizeof b, 0) != sizeof b) return prefix + std::to_string(getpid());
@@ -178,15 +192,9 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
     if (f.cwd != "/" || t.cwd.empty()) t.cwd = f.cwd;
     t.hostname = f.hostname.empty() ? o.id.substr(0, 63) : f.hostname;
     if (!f.user.empty()) {
-      unsigned uid = 0, gid = 0;
-      char extra;
-      int n = sscanf(f.user.c_str(), "%u:%u%c", &uid, &gid, &extra);
-      if (n == 1)
-        gid = uid;
-      else if (n != 2)
-        return invalid_field(fld(f, "user"), "expected UID[:GID], got \"" + f.user + "\"");
-      t.uid = uid;
-      t.gid = gid;
+      TRY_ASSIGN(auto ids, parse_uid_gid(f.user, fld(f, "user")));
+      t.uid = ids.first;
+      t.gid = ids.second;
     }
     for (size_t i = 0; i < f.ro.size(); ++i) {
       TRY_ASSIGN(auto v,

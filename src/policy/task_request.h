@@ -45,6 +45,9 @@ struct TaskRequest {
 Result<engine::CreateOptions> build_create_options(TaskRequest& request,
                                                    std::vector<std::string>& controls,
                                                    std::string& tier);
+// "UID[:GID]" (numbers only; a lone UID is also the GID). Errors name `field`.
+Result<std::pair<uint32_t, uint32_t>> parse_uid_gid(const std::string& text,
+                                                    const std::string& field);
 // A fresh task id: the prefix and 12 random hex digits ("task-1a2b3c4d5e6f").
 std::string random_task_id(const std::string& prefix = "task-");
 // Creates the per-task output dir (if missing), owned by the sandbox's root, mode 0700.

@@ -494,6 +494,15 @@ Result<Spec> load_spec_file(const std::string& path) {
   return parse_spec(text).context("reading " + path);
 }
 
+Result<Process> parse_process_json(const std::string& json_text, const std::string& what) {
+  TRY_ASSIGN(json doc, parse_json(json_text, what));
+  try {
+    return parse_process(Field(doc, "process"));
+  } catch (const json::exception& e) {
+    return make_error("parse", what, e.what());
+  }
+}
+
 Result<Seccomp> parse_seccomp(const std::string& json_text, const std::string& field_prefix) {
   TRY_ASSIGN(json doc, parse_json(json_text, field_prefix));
   try {

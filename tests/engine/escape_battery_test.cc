@@ -70,8 +70,9 @@ class Battery : public ::testing::TestWithParam<int> {
   }
 };
 
-TEST_P(Battery, KernelEscapes) {
-  const std::vector<Attempt> attempts = {
+// The kernel escapes every tier is tried with, from its init and from an exec.
+std::vector<Attempt> kernel_attempts() {
+  return {
       {"mount", {"mount"}, Expect::blocked, Expect::blocked, Expect::blocked},
       {"unshare-user", {"unshare-user"}, Expect::blocked, Expect::blocked, Expect::blocked},
       {"unshare-mount", {"unshare-mount"}, Expect::blocked, Expect::blocked, Expect::blocked},
@@ -100,20 +101,37 @@ TEST_P(Battery, KernelEscapes) {
        Expect::blocked},
       {"host-fds", {"fds"}, Expect::blocked, Expect::blocked, Expect::blocked},
       // Kernel knobs: sysctls, the magic SysRq trigger, sysfs.
-      {"write-sysctl", {"write", "/proc/sys/kernel/hostname"}, Expect::blocked, Expect::blocked,
+      {"write-sysctl",
+       {"write", "/proc/sys/kernel/hostname"},
+       Expect::blocked,
+       Expect::blocked,
        Expect::blocked},
-      {"write-sysrq", {"write", "/proc/sysrq-trigger"}, Expect::blocked, Expect::blocked,
+      {"write-sysrq",
+       {"write", "/proc/sysrq-trigger"},
+       Expect::blocked,
+       Expect::blocked,
        Expect::blocked},
-      {"write-sysfs", {"write", "/sys/kernel/mm/transparent_hugepage/enabled"}, Expect::blocked,
-       Expect::blocked, Expect::blocked},
+      {"write-sysfs",
+       {"write", "/sys/kernel/mm/transparent_hugepage/enabled"},
+       Expect::blocked,
+       Expect::blocked,
+       Expect::blocked},
   };
+}
+
+Expect expected(const Attempt& a, int tier) {
+  return tier == 0 ? a.chroot : tier == 1 ? a.container : a.strict;
+}
+
+TEST_P(Battery, KernelEscapes) {
+  const std::vector<Attempt> attempts = kernel_attempts();
   // A host fd without O_CLOEXEC, as a careless parent would leave one: it must not arrive.
   int leaked = open("/etc/hostname", O_RDONLY);
   ASSERT_GE(leaked, 0);
   for (const auto& a : attempts) {
     std::string task = unique_name(a.name);
     auto r = attempt(task, a.args);
-    Expect want = GetParam() == 0 ? a.chroot : GetParam() == 1 ? a.container : a.strict;
+    Expect want = expected(a, GetParam());
     std::string verdict = want == Expect::blocked ? "BLOCKED" : "ESCAPED";
     EXPECT_NE(r.out.find(verdict), std::string::npos)
         << tier() << " " << a.name << ": out=" << r.out << " err=" << r.err;
@@ -122,6 +140,48 @@ TEST_P(Battery, KernelEscapes) {
     expect_clean(task);
   }
   close(leaked);
+}
+
+// A process exec'd into a running sandbox (`clawcage oci exec`) is held to the same promises
+// as its init: every kernel escape ends the same way, and no host fd reaches it.
+TEST_P(Battery, KernelEscapesFromAnExec) {
+  std::string task = unique_name("exec-battery");
+  pid_t runner = start_clawcage({"run", "--isolate", tier(), "--task", task, "--ro",
+                                 testcases_dir() + ":/t:exec", "--pids", "64", "--memory", "128M",
+                                 "--timeout", "120s", "--", "/bin/sleep", "120"});
+  bool running = false;
+  for (int i = 0; i < 500 && !running; ++i) {
+    auto st = run_clawcage({"oci", "state", task}, 10, false);
+    running = st.exit_code == 0 && st.out.find("\"running\"") != std::string::npos;
+    if (!running) usleep(10000);
+  }
+  ASSERT_TRUE(running) << "sandbox " << task << " did not start";
+  int leaked = open("/etc/hostname", O_RDONLY);
+  ASSERT_GE(leaked, 0);
+  for (const auto& a : kernel_attempts()) {
+    std::vector<std::string> args = {"oci", "exec", task, "--", "/t/escape"};
+    args.insert(args.end(), a.args.begin(), a.args.end());
+    auto r = run_clawcage(args, 30, false);
+    Expect want = expected(a, GetParam());
+    std::string verdict = want == Expect::blocked ? "BLOCKED" : "ESCAPED";
+    EXPECT_NE(r.out.find(verdict), std::string::npos)
+        << tier() << " exec " << a.name << ": out=" << r.out << " err=" << r.err;
+    EXPECT_EQ(r.exit_code, want == Expect::blocked ? 0 : 1)
+        << tier() << " exec " << a.name << " " << r.err;
+  }
+  close(leaked);
+  // Killing the sandbox ends what was exec'd into it: it lives in the sandbox's cgroup.
+  // (Its stdio goes to /dev/null: a detached exec keeps what it inherits, as runc's does.)
+  pid_t bg = start_clawcage({"oci", "exec", "--detach", task, "--", "/bin/sleep", "300"});
+  int bg_status = -1;
+  ASSERT_EQ(waitpid(bg, &bg_status, 0), bg);
+  ASSERT_TRUE(WIFEXITED(bg_status) && WEXITSTATUS(bg_status) == 0);
+  EXPECT_EQ(processes_in_sandbox_cgroups(task).size(), 2u);
+  kill(runner, SIGTERM);
+  int status = 0;
+  waitpid(runner, &status, 0);
+  for (int i = 0; i < 500 && !processes_in_sandbox_cgroups(task).empty(); ++i) usleep(10000);
+  expect_clean(task);
 }
 
 TEST_P(Battery, ReadOnlyVolumeStaysReadOnly) {
