@@ -100,6 +100,9 @@ struct SubmitFlags {
   std::string agent = "default";
   std::string id, isolate, image, rootfs, cwd, user, hostname;
   std::string memory, pids, cpus, cpu_shares, scratch, timeout;
+  // Services (docker run's flags): restart policy and a health command run with /bin/sh -c.
+  std::string restart, health_cmd, health_interval, health_timeout, health_retries,
+      health_start_period;
   std::vector<std::string> env, volumes, command;
   bool no_output = false, interactive = false, json = false;
   std::string stdin_file;  // sent with the request ("-": our stdin)
@@ -166,6 +169,34 @@ Result<std::string> build_request(const SubmitFlags& f) {
       vs.push_back(std::move(one));
     }
     r["volumes"] = std::move(vs);
+  }
+  if (!f.restart.empty()) {
+    // docker's form: no, always, on-failure[:MAX]
+    std::string policy = f.restart.substr(0, f.restart.find(':'));
+    r["restart"] = {{"policy", policy}};
+    if (policy == "on-failure" && f.restart.size() > policy.size()) {
+      TRY_ASSIGN(r["restart"]["max_restarts"],
+                 parse_count("--restart", f.restart.substr(policy.size() + 1)));
+    } else if (f.restart.size() > policy.size()) {
+      return invalid_field("--restart",
+                           "expected no, always or on-failure[:MAX], got \"" + f.restart + "\"");
+    }
+  }
+  if (!f.health_cmd.empty()) {
+    json h = {{"command", {"/bin/sh", "-c", f.health_cmd}}};
+    auto hset = [&](const char* key, const std::string& v) {
+      if (!v.empty()) h[key] = v;
+    };
+    hset("interval", f.health_interval);
+    hset("timeout", f.health_timeout);
+    hset("start_period", f.health_start_period);
+    if (!f.health_retries.empty()) {
+      TRY_ASSIGN(h["retries"], parse_count("--health-retries", f.health_retries));
+    }
+    r["health"] = std::move(h);
+  } else if (!f.health_interval.empty() || !f.health_timeout.empty() || !f.health_retries.empty() ||
+             !f.health_start_period.empty()) {
+    return invalid_field("--health-cmd", "required by the other --health-* flags");
   }
   if (f.no_output) r["output"] = false;
   if (f.interactive) r["stdin_open"] = true;
@@ -271,8 +302,12 @@ int ps(const PsFlags& f) {
     auto sub = t.find("submitted_at");
     if (sub != t.end() && sub->is_number()) age = human_age(now - sub->get<double>());
     auto dash = [](std::string s) { return s.empty() ? std::string("-") : s; };
-    rows.push_back({dash(str_of(t, "id")), dash(str_of(t, "agent")), dash(str_of(t, "state")),
-                    dash(str_of(t, "tier")), cause, code, age});
+    std::string state = dash(str_of(t, "state"));
+    auto health = t.find("health");
+    if (health != t.end() && health->is_object() && !str_of(*health, "status").empty())
+      state += " (" + str_of(*health, "status") + ")";
+    rows.push_back({dash(str_of(t, "id")), dash(str_of(t, "agent")), state, dash(str_of(t, "tier")),
+                    cause, code, age});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows)
@@ -453,6 +488,13 @@ void add_task_verbs(CLI::App& app, int& exit_code) {
   c->add_option("--cpu-shares", s->cpu_shares, "relative CPU weight under contention");
   c->add_option("--scratch", s->scratch, "SIZE of a private tmpfs at /scratch");
   c->add_option("--timeout", s->timeout, "deadline, e.g. 30s (default and cap: the daemon's)");
+  c->add_option("--restart", s->restart, "no, always or on-failure[:MAX] (a service)");
+  c->add_option("--health-cmd", s->health_cmd, "health command, run in the sandbox by /bin/sh -c");
+  c->add_option("--health-interval", s->health_interval, "between checks (default 30s)");
+  c->add_option("--health-timeout", s->health_timeout, "a check's time limit (default 10s)");
+  c->add_option("--health-retries", s->health_retries, "failures in a row (default 3)");
+  c->add_option("--health-start-period", s->health_start_period,
+                "failures in it do not count (default 0)");
   c->add_option("--volume", s->volumes,
                 "NAME:TARGET[:ro|rw] a named volume of the daemon's config (default ro)");
   c->add_flag("--no-output", s->no_output, "no per-task output dir at /output");

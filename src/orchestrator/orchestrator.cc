@@ -59,6 +59,7 @@ Result<void> Orchestrator::setup() {
   for (const char* sub : {"", "/logs", "/outputs", "/stdin"})
     TRY(make_dirs(c.data_dir + sub, 0700));
   TRY(make_dirs(c.state_root(), 0711));
+  TRY(make_dirs(c.run_dir + "/health", 0700));
   TRY_ASSIGN(journal_, Journal::open(c.journal_path(), c.journal_sync));
   TRY_ASSIGN(cgroups_, os::CgroupManager::detect("/sys/fs/cgroup", c.cgroup_parent));
   // Every sandbox costs fds while it is spawned and one after; use all we may.
@@ -276,7 +277,11 @@ Result<Task> Orchestrator::get(const std::string& id) {
 
 Result<std::vector<Task>> Orchestrator::list(std::optional<TaskState> state,
                                              const std::string& agent, size_t limit) {
-  return journal_->list(state, agent, limit);
+  TRY_ASSIGN(auto tasks, journal_->list(state, agent, limit));
+  // Health lives in memory only.
+  for (auto& t : tasks)
+    if (auto it = live_.find(t.id); it != live_.end()) t.health = it->second->task.health;
+  return tasks;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -488,6 +493,7 @@ void Orchestrator::spawn_turn() {
         l.request.deadline_ms > 0 ? l.request.deadline_ms : config_.default_deadline_ms;
     deadlines_.push({l.started + std::chrono::milliseconds(deadline), id});
     if (l.stdin_w) flush_stdin(l);
+    start_health_checks(l);
     crash_point("running");
   }
 }

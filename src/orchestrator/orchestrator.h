@@ -99,6 +99,7 @@ class Orchestrator {
   size_t running() const { return live_.size(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Live {
     Task task;
     TaskRequest request;
@@ -112,8 +113,11 @@ class Orchestrator {
     bool term_sent = false;
     bool remove_when_reaped = false;
     std::optional<os::ExitStatus> exit_from_keeper;
+    // A health check in flight (our child, inside the sandbox), and when the next is due.
+    std::optional<os::ChildProcess> health_check;
+    Clock::time_point health_next, health_deadline, health_started;
+    bool health_timed_out = false;
   };
-  using Clock = std::chrono::steady_clock;
 
   Orchestrator() = default;
   Result<void> setup();
@@ -135,6 +139,14 @@ class Orchestrator {
   // The exit status the keeper recorded for this task's init, if any.
   std::optional<os::ExitStatus> keeper_exit(const Task& task);
   void flush_stdin(Live& live);
+  // Service health (health_checks.cc): starts due checks and times out slow ones (each
+  // tick); handles a check's exit; stops a task's checks when it ends.
+  void start_health_checks(Live& live);
+  void run_health_checks();
+  bool reap_health_check(pid_t pid);
+  Result<os::ChildProcess> exec_health_check(const std::string& id, const HealthCheck& check);
+  void health_result(Live& live, int exit_code, const std::string& output);
+  void stop_health_checks(Live& live);
   void drop_stdin(Live& live);
   bool budget_allows(const HostBudget& budget, int64_t memory, std::string& why) const;
   void log_event(const std::string& text);
@@ -151,6 +163,8 @@ class Orchestrator {
   std::map<pid_t, std::string> by_pid_;                // own children
   std::map<int, std::string> by_pidfd_;                // adopted sandboxes
   std::map<int, std::string> by_stdin_fd_;             // stdin pipes with pending input
+  std::map<pid_t, std::string> health_by_pid_;         // health checks in flight
+  std::set<std::string> health_tasks_;                 // live tasks with a health command
   std::map<std::string, size_t> running_per_agent_;
   std::set<std::string> stuck_;      // exited, cgroup would not go: retried
   std::set<std::string> truncated_;  // "<id>.stdout"/"<id>.stderr" logs cut at the cap

@@ -110,6 +110,7 @@ void Orchestrator::reconcile(bool startup) {
             }
             record(t, TaskState::started, "adopted after a daemon restart");
             l->task = t;
+            start_health_checks(*l);
             live_[t.id] = std::move(l);
           } else {
             if (pidfd >= 0) ::close(pidfd);

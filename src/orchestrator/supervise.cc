@@ -89,6 +89,7 @@ void Orchestrator::process() {
   }
   if (tick) {
     on_deadlines();
+    run_health_checks();
     auto due = Clock::now();
     while (!delayed_.empty() && delayed_.begin()->first <= due) {
       const std::string& id = delayed_.begin()->second;
@@ -110,6 +111,7 @@ void Orchestrator::reap_children() {
   for (int guard = 0; guard < 100000; ++guard) {
     siginfo_t si{};
     if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0) break;
+    if (reap_health_check(si.si_pid)) continue;
     auto it = by_pid_.find(si.si_pid);
     if (it == by_pid_.end()) {
       // An orphan reparented to us (we are a child subreaper), or an init whose sandbox is
@@ -135,6 +137,7 @@ void Orchestrator::finish(Live& l, std::optional<os::ExitStatus> status,
   Task& t = l.task;
   std::string id = t.id;
   drop_stdin(l);
+  stop_health_checks(l);
   TaskResult r = t.result.value_or(TaskResult{});
   os::CgroupStats stats;
   if (l.sandbox) {

@@ -130,6 +130,31 @@ Result<RestartPolicy> get_restart(const json& v) {
   return p;
 }
 
+Result<HealthCheck> get_health(const json& v) {
+  if (!v.is_object()) return invalid_field("health", "expected an object");
+  HealthCheck h;
+  for (const auto& [key, value] : v.items()) {
+    std::string field = "health." + key;
+    if (key == "command") {
+      TRY_ASSIGN(h.command, get_strings(value, field));
+    } else if (key == "retries") {
+      TRY_ASSIGN(h.retries, get_positive_integer(value, field));
+    } else if (key == "interval" || key == "timeout" || key == "start_period") {
+      TRY_ASSIGN(std::string text, get_string(value, field));
+      TRY_ASSIGN(int64_t ms, spec::parse_duration_ms(text, field));
+      if (ms <= 0) return invalid_field(field, "must be positive");
+      (key == "interval"  ? h.interval_ms
+       : key == "timeout" ? h.timeout_ms
+                          : h.start_period_ms) = ms;
+    } else {
+      return invalid_field(field, "unknown field");
+    }
+  }
+  if (h.command.empty() || h.command[0].empty())
+    return invalid_field("health.command", "required: the command to run inside the sandbox");
+  return h;
+}
+
 Result<VolumeRef> get_volume(const json& v, const std::string& field) {
   if (!v.is_object()) return invalid_field(field, "expected an object {name, target, mode}");
   VolumeRef ref;
@@ -215,6 +240,8 @@ Result<void> set_field(TaskRequest& r, const std::string& key, const json& v, bo
     TRY_ASSIGN(r.cpu_shares, get_positive_integer(v, "cpu_shares"));
   } else if (key == "restart") {
     TRY_ASSIGN(r.restart, get_restart(v));
+  } else if (key == "health") {
+    TRY_ASSIGN(r.health, get_health(v));
   } else if (key == "exclusive_cpus") {
     TRY_ASSIGN(r.exclusive_cpus, get_positive_integer(v, "exclusive_cpus"));
   } else if (key == "cwd") {
@@ -359,6 +386,13 @@ std::string request_to_json(const TaskRequest& r) {
                     {"max_restarts", r.restart.max_restarts},
                     {"backoff", std::to_string(r.restart.backoff_ms) + "ms"},
                     {"max_backoff", std::to_string(r.restart.max_backoff_ms) + "ms"}};
+  if (r.health)
+    j["health"] = {{"command", r.health->command},
+                   {"interval", std::to_string(r.health->interval_ms) + "ms"},
+                   {"timeout", std::to_string(r.health->timeout_ms) + "ms"},
+                   {"retries", r.health->retries}};
+  if (r.health && r.health->start_period_ms)
+    j["health"]["start_period"] = std::to_string(r.health->start_period_ms) + "ms";
   return dump(j);
 }
 
@@ -431,6 +465,15 @@ std::string task_to_json(const Task& t) {
             {"kill_requested_by", t.kill_requested_by},
             {"stuck", t.stuck},
             {"result", t.result ? result_object(*t.result) : json(nullptr)}};
+  if (t.health)
+    j["health"] = {{"status", t.health->status},
+                   {"failing_streak", t.health->failing_streak},
+                   {"checks", t.health->checks},
+                   {"last",
+                    {{"exit_code", t.health->last_exit_code},
+                     {"output", t.health->last_output},
+                     {"at", t.health->last_at},
+                     {"duration_ms", t.health->last_duration_ms}}}};
   return dump(j);
 }
 

@@ -37,6 +37,17 @@ struct RestartPolicy {
   int64_t max_backoff_ms = 60000;
 };
 
+// A service's health command, run inside its sandbox (an exec: the task's namespaces, root,
+// cgroups and containment) every interval. `retries` failures in a row, outside the start
+// period, make the task unhealthy.
+struct HealthCheck {
+  std::vector<std::string> command;
+  int64_t interval_ms = 30000;
+  int64_t timeout_ms = 10000;
+  int64_t start_period_ms = 0;
+  int64_t retries = 3;
+};
+
 // What the client asked for (POST /v1/tasks). Stored verbatim as JSON in the journal.
 struct TaskRequest {
   std::string id;  // client-chosen, or generated
@@ -61,6 +72,7 @@ struct TaskRequest {
   // when an attached client ends its input, or with the task.
   bool stdin_open = false;
   RestartPolicy restart;
+  std::optional<HealthCheck> health;
 };
 
 // Parses and checks a request body; unknown fields, wrong types and bad values are errors
@@ -87,6 +99,17 @@ struct TaskResult {
 std::string result_to_json(const TaskResult& result);
 Result<TaskResult> result_from_json(const std::string& text);
 
+// A live service's health, kept in memory (GET shows it; a daemon restart starts it over).
+struct HealthState {
+  std::string status = "starting";  // starting, healthy, unhealthy
+  int64_t failing_streak = 0;
+  int64_t checks = 0;
+  int last_exit_code = 0;   // 124 when the check timed out
+  std::string last_output;  // its stdout and stderr, the last 4 KiB
+  double last_at = 0;       // when it ended (seconds since the epoch)
+  double last_duration_ms = 0;
+};
+
 // One row of the journal.
 struct Task {
   std::string id;
@@ -100,7 +123,8 @@ struct Task {
   uint64_t pid_start_time = 0;  // its start time (/proc/PID/stat field 22)
   std::string kill_requested_by;
   std::optional<TaskResult> result;
-  bool stuck = false;  // killed, but its cgroup would not empty: reported, retried
+  bool stuck = false;                 // killed, but its cgroup would not empty: reported, retried
+  std::optional<HealthState> health;  // live tasks with a health command
 };
 
 // The task as the API returns it (GET /v1/tasks/{id}).

@@ -816,6 +816,38 @@ TEST(DaemonCli, SubmitWaitPsLogsRm) {
   expect_no_leftovers(d);
 }
 
+TEST(DaemonCli, SubmitAServiceWithAHealthCommand) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  std::string sock = d.socket_path();
+  auto s = run_clawcage({"submit", "--socket", sock, "--id", "svc1", "--restart", "on-failure:2",
+                         "--health-cmd", "test -d /proc/1", "--health-interval", "100ms",
+                         "--health-retries", "2", "--", "/bin/sleep", "60"},
+                        30, false);
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  Api api(d);
+  json req = api.get("svc1").value("request", json::object());
+  EXPECT_EQ(req["restart"].value("policy", ""), "on-failure") << req.dump();
+  EXPECT_EQ(req["restart"].value("max_restarts", 0), 2) << req.dump();
+  EXPECT_EQ(req["health"]["command"], json({"/bin/sh", "-c", "test -d /proc/1"})) << req.dump();
+  EXPECT_TRUE(poll_until(
+      [&] {
+        auto p = run_clawcage({"ps", "--socket", sock}, 30, false);
+        return p.out.find("started (healthy)") != std::string::npos;
+      },
+      15000));
+  auto bad = run_clawcage({"submit", "--socket", sock, "--health-retries", "2", "--", "/bin/true"},
+                          30, false);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--health-cmd"), std::string::npos) << bad.err;
+  auto bad2 = run_clawcage(
+      {"submit", "--socket", sock, "--restart", "sometimes:3", "--", "/bin/true"}, 30, false);
+  EXPECT_NE(bad2.err.find("--restart"), std::string::npos) << bad2.err;
+  EXPECT_EQ(run_clawcage({"kill", "--socket", sock, "svc1"}, 30, false).exit_code, 0);
+  api.wait("svc1");
+  expect_no_leftovers(d);
+}
+
 TEST(DaemonCli, KillThenWait) {
   DaemonProcess d;
   ASSERT_TRUE(d.start());
@@ -1337,6 +1369,88 @@ TEST(DaemonRestart, OnFailureRunsAgainUpToTheCap) {
                json{{"command", {"/bin/true"}}, {"restart", {{"policy", "sometimes"}}}}.dump());
   EXPECT_EQ(bad.status, 400) << bad.describe();
   EXPECT_NE(bad.text.find("restart.policy"), std::string::npos) << bad.text;
+  EXPECT_TRUE(d.leftovers().empty());
+}
+
+// Service health commands run inside the task's sandbox (its /tmp, its hostname), on an
+// interval, with a timeout; `retries` failures make it unhealthy, which kills a service that
+// has a restart policy (killed_by "health") and only marks one that has none.
+TEST(DaemonServiceHealth, ChecksRunInsideTheSandboxAndDriveRestarts) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  auto health = [&](const std::string& id) {
+    json t = api.get(id);
+    return t.is_object() ? t.value("health", json::object()) : json::object();
+  };
+  // Healthy once the service has made its file in its own /tmp; the check's output is kept.
+  ASSERT_FALSE(api.submit({{"id", "web"},
+                           {"command", sh("sleep 0.3; touch /tmp/ready-web; sleep 60")},
+                           {"health",
+                            {{"command", sh("echo probe on $(hostname); test -f /tmp/ready-web")},
+                             {"interval", "100ms"},
+                             {"start_period", "5s"},
+                             {"retries", 2}}}})
+                   .is_null());
+  EXPECT_TRUE(poll_until([&] { return health("web").value("status", "") == "healthy"; }, 15000))
+      << health("web").dump();
+  json h = health("web");
+  EXPECT_EQ(h["last"].value("exit_code", -1), 0);
+  EXPECT_EQ(h["last"].value("output", ""), "probe on web\n") << h.dump();
+  EXPECT_NE(access("/tmp/ready-web", F_OK), 0) << "the check ran on the host";
+
+  // Unhealthy without a restart policy: marked, left running.
+  ASSERT_FALSE(
+      api.submit(
+             {{"id", "sick"},
+              {"command", {"/bin/sleep", "60"}},
+              {"health", {{"command", {"/no/such/probe"}}, {"interval", "100ms"}, {"retries", 2}}}})
+          .is_null());
+  EXPECT_TRUE(poll_until([&] { return health("sick").value("status", "") == "unhealthy"; }, 15000));
+  h = health("sick");
+  EXPECT_EQ(h["last"].value("exit_code", -1), 127) << h.dump();
+  EXPECT_NE(h["last"].value("output", "").find("/no/such/probe"), std::string::npos) << h.dump();
+  EXPECT_EQ(api.get("sick").value("state", ""), "started");
+
+  // A check past its timeout is killed and fails with 124.
+  ASSERT_FALSE(api.submit({{"id", "slow"},
+                           {"command", {"/bin/sleep", "60"}},
+                           {"health",
+                            {{"command", {"/bin/sleep", "30"}},
+                             {"interval", "100ms"},
+                             {"timeout", "200ms"},
+                             {"retries", 1}}}})
+                   .is_null());
+  EXPECT_TRUE(poll_until([&] { return health("slow").value("checks", 0) >= 1; }, 15000));
+  h = health("slow");
+  EXPECT_EQ(h["last"].value("exit_code", -1), 124) << h.dump();
+  EXPECT_NE(h["last"].value("output", "").find("timed out"), std::string::npos) << h.dump();
+
+  // With on-failure: healthy, then its file goes, it turns unhealthy, is killed by "health"
+  // and restarted once; the second run ends the same way and is not restarted again.
+  ASSERT_FALSE(
+      api.submit(
+             {{"id", "flaky"},
+              {"command", sh("echo run; touch /tmp/ok; sleep 0.5; rm /tmp/ok; "
+                             "sleep 60")},
+              {"restart", {{"policy", "on-failure"}, {"max_restarts", 1}, {"backoff", "100ms"}}},
+              {"health",
+               {{"command", {"test", "-f", "/tmp/ok"}}, {"interval", "100ms"}, {"retries", 2}}}})
+          .is_null());
+  json t = api.wait("flaky");
+  json r = t.value("result", json::object());
+  EXPECT_EQ(r.value("cause", ""), "killed") << t.dump();
+  EXPECT_EQ(r.value("killed_by", ""), "health") << t.dump();
+  EXPECT_EQ(api.logs("flaky"), "run\nrun\n");
+
+  // A health check without a command is a 400 naming the field.
+  Answer bad = api.call("POST", "/v1/tasks",
+                        json{{"command", {"/bin/true"}}, {"health", {{"interval", "1s"}}}}.dump());
+  EXPECT_EQ(bad.status, 400) << bad.describe();
+  EXPECT_NE(bad.text.find("health.command"), std::string::npos) << bad.text;
+  for (const char* id : {"web", "sick", "slow"})
+    api.call("POST", std::string("/v1/tasks/") + id + "/kill");
+  for (const char* id : {"web", "sick", "slow"}) api.wait(id);
   EXPECT_TRUE(d.leftovers().empty());
 }
 
