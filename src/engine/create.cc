@@ -115,7 +115,8 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   }
   TRY(sb.write_state());
   // What an exec into the sandbox needs (its process, seccomp, Landlock), as created.
-  TRY(create_file(sb.state_dir_ + "/config.json", spec::to_json(o.spec, -1), 0600));
+  if (o.keep_config)
+    TRY(create_file(sb.state_dir_ + "/config.json", spec::to_json(o.spec, -1), 0600));
   std::string final_dir = o.state_root + "/" + o.id;
   if (renameat2(AT_FDCWD, sb.state_dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) !=
       0) {

@@ -101,6 +101,9 @@ Result<os::ChildProcess> exec_in_sandbox(os::CgroupManager& cgroups, const ExecO
   if (raw < 0) return system_error("pidfd_open", "sandbox " + o.id);
   UniqueFd pidfd(raw);
   std::string config_path = o.state_root + "/" + o.id + "/config.json";
+  if (!path_exists(config_path))
+    return make_error("exec", o.id, "the sandbox was created without its config kept (" +
+                                        config_path + "), so nothing can be exec'd into it");
   TRY_ASSIGN(spec::Spec config, spec::load_spec_file(config_path));
   os::InitPlan plan;
   std::vector<std::string> warnings;

@@ -441,6 +441,7 @@ void Orchestrator::spawn_turn() {
     opts->stdio_fds[1] = out->get();
     opts->stdio_fds[2] = err->get();
     opts->die_with_parent = false;
+    opts->keep_config = l.request.health.has_value();
     auto sb = engine::Sandbox::create(*cgroups_, std::move(*opts));
     if (!sb) {
       int code = sb.error().operation == "exec" ? (sb.error().code == ENOENT ? 127 : 126) : 125;
