@@ -22,6 +22,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Prometheus's server and promtool, for the metrics tests: unpacked from Debian's package
+# into a cache, not installed, so no service is enabled on the host.
+tools=/var/cache/clawcage/tools
+if [ ! -x "$tools/prometheus/usr/bin/promtool" ]; then
+  echo "setup: unpacking Debian's prometheus into $tools/prometheus"
+  scratch=$(mktemp -d)
+  (cd "$scratch" && apt-get download -qq -o APT::Sandbox::User=root prometheus >/dev/null)
+  mkdir -p "$tools"
+  rm -rf "$tools/prometheus"
+  dpkg-deb -x "$scratch"/prometheus_*.deb "$tools/prometheus"
+  rm -rf "$scratch"
+fi
+
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$build"
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -15,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -116,7 +118,9 @@ struct AttachSession {
 
 class Server {
  public:
-  Server(Orchestrator& o) : orch_(o) {}
+  // metrics_only: the TCP listener, which answers GET /metrics and nothing else.
+  explicit Server(Orchestrator& o, bool metrics_only = false)
+      : orch_(o), metrics_only_(metrics_only) {}
 
   Result<void> start(int listen_fd, int loop_epoll) {
     loop_epoll_ = loop_epoll;
@@ -130,6 +134,7 @@ class Server {
     const MHD_DaemonInfo* info = MHD_get_daemon_info(mhd_, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info) return make_error("start", "HTTP server", "no epoll fd");
     epoll_fd_ = info->epoll_fd;
+    if (metrics_only_) return ok();
     orch_.on_final = [this](const std::string& id) {
       wake(waiters_, id);
       // A follower of a task that ended without output (cancelled, spawn failed) must end too.
@@ -330,11 +335,17 @@ class Server {
                          make_error("read", "request body", "larger than 1 MiB"), E2BIG));
     const std::string& u = c->url;
     const std::string& m = c->method;
+    if (metrics_only_ && u != "/metrics")
+      return send(c, 404, error_json("this listener serves GET /metrics only"));
     if (u == "/v1/health" && m == "GET") {
       auto h = orch_.health();
       return send(c, h.healthy ? 200 : 503, h.json);
     }
     if (u == "/v1/volumes" && m == "GET") return send(c, 200, orch_.volumes_json());
+    if (u == "/metrics") {
+      if (m != "GET") return method_not_allowed(c, "GET");
+      return send(c, 200, orch_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+    }
     if (u == "/v1/tasks") {
       if (m == "POST") return submit(c);
       if (m == "GET") return list(c);
@@ -367,6 +378,12 @@ class Server {
     if (verb == "logs") {
       if (m != "GET") return method_not_allowed(c, "GET");
       return logs(c, id);
+    }
+    if (verb == "stats") {
+      if (m != "GET") return method_not_allowed(c, "GET");
+      auto s = orch_.stats_json(id);
+      if (!s) return fail(c, s.error());
+      return send(c, 200, *s);
     }
     if (verb == "kill") {
       if (m != "POST") return method_not_allowed(c, "POST");
@@ -676,6 +693,7 @@ class Server {
   }
 
   Orchestrator& orch_;
+  bool metrics_only_ = false;
   int loop_epoll_ = -1;
   std::map<int, std::unique_ptr<AttachSession>> sessions_;
   MHD_Daemon* mhd_ = nullptr;
@@ -708,6 +726,31 @@ Result<UniqueFd> listen_unix(const std::string& path) {
   return fd;
 }
 
+// "ADDRESS:PORT" (IPv4, or [IPv6]:PORT) for the metrics listener.
+Result<UniqueFd> listen_tcp(const std::string& where) {
+  size_t colon = where.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= where.size())
+    return invalid_field("metrics_listen", "expected ADDRESS:PORT, got \"" + where + "\"");
+  std::string host = where.substr(0, colon), port = where.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res)
+    return invalid_field("metrics_listen",
+                         "expected a numeric ADDRESS:PORT, got \"" + where + "\"");
+  UniqueFd fd(socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  int one = 1;
+  bool bound = fd && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+               bind(fd.get(), res->ai_addr, res->ai_addrlen) == 0;
+  freeaddrinfo(res);
+  if (!bound) return system_error("bind", "metrics_listen " + where);
+  if (listen(fd.get(), 128) != 0) return system_error("listen", "metrics_listen " + where);
+  return fd;
+}
+
 }  // namespace
 
 Result<int> run_daemon(orchestrator::DaemonConfig config) {
@@ -725,7 +768,18 @@ Result<int> run_daemon(orchestrator::DaemonConfig config) {
   if (!ep) return system_error("epoll_create1", "daemon");
   Server server(*orch);
   TRY(server.start(listen_fd.get(), ep.get()));
-  for (int fd : {server.epoll_fd(), orch->poll_fd(), sfd.get()}) {
+  std::vector<int> watched = {server.epoll_fd(), orch->poll_fd(), sfd.get()};
+  std::optional<Server> metrics_server;
+  UniqueFd metrics_fd;
+  if (!orch->config().metrics_listen.empty()) {
+    TRY_ASSIGN(metrics_fd, listen_tcp(orch->config().metrics_listen));
+    metrics_server.emplace(*orch, true);
+    TRY(metrics_server->start(metrics_fd.get(), ep.get()));
+    watched.push_back(metrics_server->epoll_fd());
+    fprintf(stderr, "clawcage daemon: metrics on http://%s/metrics\n",
+            orch->config().metrics_listen.c_str());
+  }
+  for (int fd : watched) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -747,6 +801,8 @@ Result<int> run_daemon(orchestrator::DaemonConfig config) {
         while (::read(fd, &info, sizeof info) == sizeof info) stop = true;
       } else if (fd == orch->poll_fd()) {
         orch->process();
+      } else if (metrics_server && fd == metrics_server->epoll_fd()) {
+        // served by run() below
       } else {
         server.on_socket(fd, events[i].events);
       }
@@ -757,9 +813,11 @@ Result<int> run_daemon(orchestrator::DaemonConfig config) {
     server.committed(c.ok(), c ? "" : c.error().message());
     orch->spawn_turn();
     server.run();
+    if (metrics_server) metrics_server->run();
   }
   fprintf(stderr, "clawcage daemon: stopping; running tasks stay and are re-adopted on start\n");
   server.stop();
+  if (metrics_server) metrics_server->stop();
   (void)orch->commit();
   listen_fd.reset();
   ::unlink(socket_path.c_str());

@@ -143,6 +143,10 @@ Result<DaemonConfig> parse_config(const std::string& text) {
       TRY_ASSIGN(c.cpu_pool, get_string(v, key));
     } else if (key == "min_shared_cpus") {
       TRY_ASSIGN(c.min_shared_cpus, get_int(v, key, 1));
+    } else if (key == "metrics_listen") {
+      TRY_ASSIGN(c.metrics_listen, get_string(v, key));
+    } else if (key == "metrics_agent_cap") {
+      TRY_ASSIGN(c.metrics_agent_cap, get_int(v, key, 1));
     } else if (key == "volumes") {
       if (!v.is_array()) return invalid_field(key, "expected an array");
       for (size_t i = 0; i < v.size(); ++i) {

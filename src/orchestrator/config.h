@@ -49,6 +49,11 @@ struct DaemonConfig {
   bool cpu_pinning = false;
   std::string cpu_pool;
   int64_t min_shared_cpus = 1;
+  // Distinct agent label values in metrics (hashes of agent names); later agents: "other".
+  int64_t metrics_agent_cap = 100;
+  // An HTTP listener for GET /metrics only ("ADDRESS:PORT", e.g. "127.0.0.1:9464"); the API
+  // itself is never served on TCP. "" (default): none.
+  std::string metrics_listen;
   std::vector<VolumeConfig> volumes;
 
   std::string journal_path() const { return data_dir + "/journal.db"; }

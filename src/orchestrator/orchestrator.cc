@@ -60,6 +60,8 @@ Result<void> Orchestrator::setup() {
     TRY(make_dirs(c.data_dir + sub, 0700));
   TRY(make_dirs(c.state_root(), 0711));
   TRY(make_dirs(c.run_dir + "/health", 0700));
+  agent_labels_ = BoundedLabels(static_cast<size_t>(c.metrics_agent_cap));
+  declare_metrics();
   TRY_ASSIGN(journal_, Journal::open(c.journal_path(), c.journal_sync));
   TRY_ASSIGN(cgroups_, os::CgroupManager::detect("/sys/fs/cgroup", c.cgroup_parent));
   // Every sandbox costs fds while it is spawned and one after; use all we may.
@@ -126,17 +128,23 @@ Result<void> Orchestrator::commit() {
 
 void Orchestrator::record(Task& task, TaskState state, const std::string& detail) {
   double now = now_seconds();
+  TaskState before = task.state;
   task.state = state;
+  count_transition(task, before, now);
   switch (state) {
     case TaskState::queued:
       break;
     case TaskState::admitted:
       task.admitted_at = now;
+      if (task.submitted_at > 0)
+        metrics_.observe("clawcage_queue_wait_seconds", {}, now - task.submitted_at);
       break;
     case TaskState::created:
       break;
     case TaskState::started:
       task.started_at = now;
+      if (before == TaskState::created && task.admitted_at > 0)
+        metrics_.observe("clawcage_spawn_seconds", {{"tier", task.tier}}, now - task.admitted_at);
       break;
     case TaskState::exited:
       task.exited_at = now;

@@ -28,6 +28,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/cpus.h"
 #include "orchestrator/journal.h"
+#include "orchestrator/metrics.h"
 #include "orchestrator/task.h"
 
 namespace clawcage::orchestrator {
@@ -73,6 +74,10 @@ class Orchestrator {
   // goes once it is reaped.
   Result<void> remove(const std::string& id, bool force);
   HealthReport health();
+  // GET /metrics: the Prometheus text format.
+  std::string metrics_text();
+  // GET /v1/tasks/{id}/stats: a live task's cgroup figures (404 unknown, 409 not running).
+  Result<std::string> stats_json(const std::string& id);
   std::string volumes_json() const;
   // Log files of a task and whether they were capped.
   std::string log_path(const std::string& id, bool stderr_stream) const;
@@ -134,6 +139,11 @@ class Orchestrator {
   // Removes a sandbox's cgroup and state dir by name (bounded; error = stuck).
   Result<void> cleanup_kernel(const std::string& id);
   void record(Task& task, TaskState state, const std::string& detail);
+  // Metrics (metrics_view.cc): families declared once; counters moved on each transition;
+  // gauges computed from memory and the kernel at scrape time.
+  void declare_metrics();
+  void count_transition(const Task& task, TaskState before, double now);
+  void count_delete(const std::string& tier);
   void fail_spawn(Task& task, const Error& error, int exit_code);
   void retry_stuck();
   // The exit status the keeper recorded for this task's init, if any.
@@ -179,6 +189,8 @@ class Orchestrator {
   std::string last_admission_block_;
   std::string crash_at_;
   CpuPool cpus_;
+  Metrics metrics_;
+  BoundedLabels agent_labels_{100};                        // sized from the config in setup()
   std::multimap<Clock::time_point, std::string> delayed_;  // restarts waiting for backoff
   double spawn_cost_ms_ = 5;
   std::optional<HostBudget> budget_;  // the last reading of the kernel's figures

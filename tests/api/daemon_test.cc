@@ -24,6 +24,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1452,6 +1453,91 @@ TEST(DaemonServiceHealth, ChecksRunInsideTheSandboxAndDriveRestarts) {
     api.call("POST", std::string("/v1/tasks/") + id + "/kill");
   for (const char* id : {"web", "sick", "slow"}) api.wait(id);
   EXPECT_TRUE(d.leftovers().empty());
+}
+
+// The sum of a metric's samples whose labels include every pair in `want`.
+double metric_sum(const std::string& text, const std::string& name,
+                  const std::vector<std::pair<std::string, std::string>>& want) {
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name, 0) != 0) continue;
+    std::string rest = line.substr(name.size());
+    if (!rest.empty() && rest[0] != '{' && rest[0] != ' ') continue;
+    bool match = true;
+    for (const auto& [k, v] : want)
+      match = match && rest.find(k + "=\"" + v + "\"") != std::string::npos;
+    if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+// /metrics counts every ending by its cause, exactly, and promtool accepts the text.
+TEST(DaemonMetrics, ExitCausesCreatesAndDeletesAreCountedExactly) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  std::vector<std::string> ids;
+  auto submit = [&](const std::string& id, json req) {
+    req["id"] = id;
+    ASSERT_FALSE(api.submit(req).is_null());
+    ids.push_back(id);
+  };
+  for (int i = 0; i < 12; ++i) submit("ok" + std::to_string(i), {{"command", {"/bin/true"}}});
+  for (int i = 0; i < 6; ++i) submit("err" + std::to_string(i), {{"command", sh("exit 3")}});
+  for (int i = 0; i < 3; ++i)
+    submit("slow" + std::to_string(i), {{"deadline", "300ms"}, {"command", {"/bin/sleep", "30"}}});
+  for (int i = 0; i < 2; ++i)
+    submit("oom" + std::to_string(i),
+           {{"memory", "32M"}, {"command", sh("x=a; while true; do x=$x$x; done")}});
+  for (int i = 0; i < 4; ++i) submit("op" + std::to_string(i), {{"command", {"/bin/sleep", "30"}}});
+  for (int i = 0; i < 4; ++i) {
+    std::string id = "op" + std::to_string(i);
+    ASSERT_TRUE(api.wait_started(id));
+    api.call("POST", "/v1/tasks/" + id + "/kill");
+  }
+  for (const auto& id : ids) api.wait(id);
+
+  Answer a = api.call("GET", "/metrics");
+  ASSERT_EQ(a.status, 200) << a.describe();
+  EXPECT_NE(a.headers["content-type"].find("text/plain; version=0.0.4"), std::string::npos);
+  const std::string& m = a.text;
+  auto exits = [&](std::vector<std::pair<std::string, std::string>> want) {
+    return metric_sum(m, "clawcage_task_exits_total", want);
+  };
+  EXPECT_EQ(exits({{"cause", "exited"}, {"exit_code", "zero"}}), 12) << m;
+  EXPECT_EQ(exits({{"cause", "exited"}, {"exit_code", "nonzero"}}), 6) << m;
+  EXPECT_EQ(exits({{"cause", "timeout"}, {"killed_by", "deadline"}}), 3) << m;
+  EXPECT_EQ(exits({{"cause", "oom_killed"}}), 2) << m;
+  EXPECT_EQ(exits({{"cause", "killed"}, {"killed_by", "operator"}}), 4) << m;
+  EXPECT_EQ(exits({}), 27) << m;
+  EXPECT_EQ(metric_sum(m, "clawcage_container_changes_total",
+                       {{"operation", "create"}, {"tier", "container"}}),
+            27);
+  EXPECT_EQ(metric_sum(m, "clawcage_container_changes_total",
+                       {{"operation", "delete"}, {"tier", "container"}}),
+            27);
+  EXPECT_EQ(metric_sum(m, "clawcage_task_oom_kills_total", {}) >= 2, true) << m;
+  EXPECT_EQ(metric_sum(m, "clawcage_spawn_seconds_count", {{"tier", "container"}}), 27);
+  EXPECT_EQ(metric_sum(m, "clawcage_tasks", {}), 0);
+  EXPECT_EQ(metric_sum(m, "clawcage_leaked_kernel_resources", {}), 0);
+  EXPECT_EQ(metric_sum(m, "clawcage_healthy", {}), 1);
+
+  // promtool (Debian's prometheus package) checks the exposition, lint included.
+  std::string file = make_temp_dir("metrics") + "/metrics.txt";
+  std::ofstream(file) << m;
+  std::string out;
+  // scripts/setup.sh unpacks it there.
+  const std::string promtool = "/var/cache/clawcage/tools/prometheus/usr/bin/promtool";
+  ASSERT_EQ(access(promtool.c_str(), X_OK), 0) << promtool << ": run scripts/setup.sh";
+  FILE* p = popen((promtool + " check metrics < " + file + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int rc = pclose(p);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "") << "promtool warnings:\n" << out;
+  expect_no_leftovers(d);
 }
 
 // A sandbox whose cgroup will not empty is reported as stuck, not waited on forever: its
