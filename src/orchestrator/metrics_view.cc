@@ -25,7 +25,8 @@ const std::vector<double> kMemoryBuckets = {1 << 20,   4 << 20,   16 << 20,  64 
 void Orchestrator::declare_metrics() {
   auto& m = metrics_;
   m.counter("clawcage_container_changes_total",
-            "Sandboxes created and deleted (kernel resources removed), by tier.");
+            "Sandboxes created and deleted (kernel resources removed), by tier and agent (a hash "
+            "of its name, capped).");
   m.counter("clawcage_task_exits_total",
             "Tasks that reached a final result, by cause, tier, who killed (killed/timeout) and "
             "whether the exit code was zero.");
@@ -54,20 +55,25 @@ void Orchestrator::declare_metrics() {
   // Present from the start, at zero, so rate() and absent() behave.
   for (const char* op : {"create", "delete"})
     for (const char* tier : {"chroot", "container", "strict"})
-      m.add("clawcage_container_changes_total", {{"operation", op}, {"tier", tier}}, 0);
+      m.add("clawcage_container_changes_total",
+            {{"operation", op}, {"tier", tier}, {"agent", "none"}}, 0);
   m.add("clawcage_orphans_reaped_total", {}, 0);
 }
 
-void Orchestrator::count_delete(const std::string& tier) {
+void Orchestrator::count_delete(const std::string& tier, const std::string& agent) {
   metrics_.add("clawcage_container_changes_total",
-               {{"operation", "delete"}, {"tier", tier.empty() ? "unknown" : tier}});
+               {{"operation", "delete"},
+                {"tier", tier.empty() ? "unknown" : tier},
+                {"agent", agent.empty() ? "unknown" : agent_labels_.label(agent)}});
 }
 
 void Orchestrator::count_transition(const Task& t, TaskState before, double /*now*/) {
   if (t.state == before) return;
   std::string tier = t.tier.empty() ? "unknown" : t.tier;
   if (t.state == TaskState::created) {
-    metrics_.add("clawcage_container_changes_total", {{"operation", "create"}, {"tier", tier}});
+    metrics_.add(
+        "clawcage_container_changes_total",
+        {{"operation", "create"}, {"tier", tier}, {"agent", agent_labels_.label(t.agent)}});
     return;
   }
   if (t.state != TaskState::exited || !t.result) return;
@@ -87,7 +93,7 @@ void Orchestrator::count_transition(const Task& t, TaskState before, double /*no
                      static_cast<double>(r.memory_peak_bytes));
   // The sandbox's kernel resources went with the exit unless it is stuck (counted when a
   // retry removes them).
-  if (t.pid > 0 && !t.stuck) count_delete(tier);
+  if (t.pid > 0 && !t.stuck) count_delete(tier, t.agent);
 }
 
 std::string Orchestrator::metrics_text() {

@@ -143,7 +143,7 @@ class Orchestrator {
   // gauges computed from memory and the kernel at scrape time.
   void declare_metrics();
   void count_transition(const Task& task, TaskState before, double now);
-  void count_delete(const std::string& tier);
+  void count_delete(const std::string& tier, const std::string& agent);
   void fail_spawn(Task& task, const Error& error, int exit_code);
   void retry_stuck();
   // The exit status the keeper recorded for this task's init, if any.

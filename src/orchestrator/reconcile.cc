@@ -134,7 +134,7 @@ void Orchestrator::reconcile(bool startup) {
           auto c = cleanup_kernel(t.id);
           if (c) {
             t.stuck = false;
-            if (t.pid > 0) count_delete(t.tier);
+            if (t.pid > 0) count_delete(t.tier, t.agent);
             record(t, TaskState::reaped, "cleaned up after a daemon restart");
           } else {
             t.stuck = true;
@@ -158,7 +158,7 @@ void Orchestrator::reconcile(bool startup) {
     if (c) {
       ++orphans_reaped_;
       metrics_.add("clawcage_orphans_reaped_total", {});
-      count_delete("unknown");
+      count_delete("unknown", "");
       log_event("reconcile: removed sandbox " + n + ", which no live task owns");
     } else {
       log_event("reconcile: " + c.error().message());
@@ -230,7 +230,7 @@ void Orchestrator::retry_stuck() {
     it = stuck_.erase(it);
     auto t = get(id);
     if (!t) continue;
-    count_delete(t->tier);
+    count_delete(t->tier, t->agent);
     t->stuck = false;
     if (t->result) t->result->cleanup_error.clear();
     record(*t, TaskState::reaped, "no longer stuck");
