@@ -10,7 +10,8 @@ build=${1:-build}
 packages=(build-essential cmake ninja-build pkg-config clang-format
           libseccomp-dev nlohmann-json3-dev libcli11-dev libarchive-dev nettle-dev
           libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
-          libgtest-dev libgmock-dev busybox-static file)
+          libgtest-dev libgmock-dev busybox-static file
+          python3-jsonschema)  # validates audit events against share/audit.schema.json in tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

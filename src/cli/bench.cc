@@ -95,7 +95,7 @@ class OwnDaemon {
       if (fd >= 0) dup2(fd, 2);
       std::string vol = "input=" + input + ":shared";
       // State dirs on tmpfs (/run), as in production; journal, logs and outputs on disk.
-      std::string data = root + "/data", run = run_dir;
+      std::string data = root + "/data", run = run_dir, audit = root + "/audit.jsonl";
       const char* argv[] = {"clawcage",
                             "daemon",
                             "--socket",
@@ -110,6 +110,8 @@ class OwnDaemon {
                             vol.c_str(),
                             "--journal-sync",
                             journal_sync.c_str(),
+                            "--audit-log",
+                            audit.c_str(),
                             keeper ? "--keeper" : nullptr,
                             nullptr};
       execv("/proc/self/exe", const_cast<char* const*>(argv));

@@ -12,6 +12,7 @@ void add_gc_command(CLI::App& app, int& exit_code);
 void add_spec_command(CLI::App& app, int& exit_code);
 void add_lifecycle_commands(CLI::App& app, int& exit_code);
 void add_image_command(CLI::App& app, int& exit_code);
+void add_audit_command(CLI::App& app, int& exit_code);
 // submit, ps, logs, wait, cancel, rm: clients of `clawcage daemon` (src/api/client.h).
 void add_task_verbs(CLI::App& app, int& exit_code);
 void add_daemon_command(CLI::App& app, int& exit_code);

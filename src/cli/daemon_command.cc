@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "base/files.h"
 #include "linux/process.h"
@@ -25,6 +26,7 @@ namespace {
 struct DaemonFlags {
   std::string config_file;
   std::string socket, data_dir, run_dir, cgroup_parent, journal_sync;
+  std::optional<std::string> audit_log;
   std::vector<std::string> volumes;
   bool keeper = false;
 };
@@ -144,6 +146,7 @@ int run(const DaemonFlags& f) {
   if (!f.data_dir.empty()) config.data_dir = f.data_dir;
   if (!f.run_dir.empty()) config.run_dir = f.run_dir;
   if (!f.cgroup_parent.empty()) config.cgroup_parent = f.cgroup_parent;
+  if (f.audit_log) config.audit_log = *f.audit_log;
   if (f.journal_sync == "normal") config.journal_sync = orchestrator::Journal::Sync::normal;
   for (const auto& text : f.volumes) {
     auto v = parse_volume_flag(text);
@@ -168,6 +171,8 @@ void add_daemon_command(CLI::App& app, int& exit_code) {
   c->add_option("--run-dir", f->run_dir, "sandbox state dirs (default /run/clawcaged)");
   c->add_option("--cgroup-parent", f->cgroup_parent,
                 "cgroup holding the tasks (default clawcaged)");
+  c->add_option("--audit-log", f->audit_log,
+                "hash-chained audit trail (default /var/log/clawcage/audit.jsonl; \"\": none)");
   c->add_option("--journal-sync", f->journal_sync, "full (default: fsync per commit) or normal")
       ->check(CLI::IsMember({"full", "normal"}));
   c->add_option("--volume", f->volumes, "NAME=PATH[:shared|:agent=AGENT] named volume")

@@ -143,6 +143,14 @@ Result<DaemonConfig> parse_config(const std::string& text) {
       TRY_ASSIGN(c.cpu_pool, get_string(v, key));
     } else if (key == "min_shared_cpus") {
       TRY_ASSIGN(c.min_shared_cpus, get_int(v, key, 1));
+    } else if (key == "audit_log") {
+      TRY_ASSIGN(c.audit_log, get_string(v, key));
+    } else if (key == "audit_rotate") {
+      TRY_ASSIGN(std::string s, get_string(v, key));
+      TRY_ASSIGN(int64_t n, spec::parse_size(s, key));
+      c.audit_rotate_bytes = static_cast<uint64_t>(n);
+    } else if (key == "audit_keep") {
+      TRY_ASSIGN(c.audit_keep, get_int(v, key, 1));
     } else if (key == "metrics_listen") {
       TRY_ASSIGN(c.metrics_listen, get_string(v, key));
     } else if (key == "metrics_agent_cap") {

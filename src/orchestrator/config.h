@@ -54,6 +54,10 @@ struct DaemonConfig {
   // An HTTP listener for GET /metrics only ("ADDRESS:PORT", e.g. "127.0.0.1:9464"); the API
   // itself is never served on TCP. "" (default): none.
   std::string metrics_listen;
+  // The hash-chained audit trail (audit.h); "" turns it off.
+  std::string audit_log = "/var/log/clawcage/audit.jsonl";
+  uint64_t audit_rotate_bytes = 64 << 20;
+  int64_t audit_keep = 10;
   std::vector<VolumeConfig> volumes;
 
   std::string journal_path() const { return data_dir + "/journal.db"; }

@@ -74,6 +74,10 @@ HealthReport Orchestrator::health() {
   auto w = journal_->probe_writable();
   check("journal_writable", w.ok(),
         json{{"path", journal_->path()}, {"error", w ? "" : w.error().message()}});
+  if (audit_)
+    check(
+        "audit_writable", audit_error_.empty(),
+        json{{"path", config_.audit_log}, {"error", audit_error_}, {"events", audit_->head().seq}});
   double lag = std::chrono::duration<double>(Clock::now() - last_reconcile_).count();
   check("reconciler", lag < 3.0 * static_cast<double>(config_.reconcile_interval_ms) / 1000.0,
         json{{"lag_seconds", lag}, {"orphans_reaped", orphans_reaped_}});

@@ -125,7 +125,10 @@ void Orchestrator::health_result(Live& live, int exit_code, const std::string& o
   h.last_duration_ms = std::chrono::duration<double, std::milli>(now - live.health_started).count();
   live.health_next = now + std::chrono::milliseconds(hc.interval_ms);
   if (exit_code == 0) {
-    if (h.status != "healthy") log_event("task " + id + " is healthy");
+    if (h.status != "healthy") {
+      log_event("task " + id + " is healthy");
+      audit({{"event", "health"}, {"task", id}, {"status", "healthy"}, {"checks", h.checks}});
+    }
     h.status = "healthy";
     h.failing_streak = 0;
     return;
@@ -135,6 +138,12 @@ void Orchestrator::health_result(Live& live, int exit_code, const std::string& o
   ++h.failing_streak;
   if (h.failing_streak < hc.retries || h.status == "unhealthy") return;
   h.status = "unhealthy";
+  audit({{"event", "health"},
+         {"task", id},
+         {"status", "unhealthy"},
+         {"failing_streak", h.failing_streak},
+         {"exit_code", exit_code},
+         {"action", live.request.restart.policy != "no" ? "kill" : "none"}});
   log_event("task " + id + " is unhealthy after " + std::to_string(h.failing_streak) +
             " failed checks (last exit " + std::to_string(exit_code) + ")");
   // A service with a restart policy is killed and restarted; without one it runs on, marked

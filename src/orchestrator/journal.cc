@@ -211,6 +211,8 @@ struct Journal::Statements {
   sqlite3_stmt* delete_events = nullptr;
   sqlite3_stmt* next_seq = nullptr;
   sqlite3_stmt* probe = nullptr;
+  sqlite3_stmt* set_meta = nullptr;
+  sqlite3_stmt* get_meta = nullptr;
 
   std::vector<std::pair<sqlite3_stmt**, std::string>> all() {
     const std::string select = "SELECT " CC_TASK_COLUMNS " FROM tasks";
@@ -250,6 +252,10 @@ struct Journal::Statements {
         {&probe,
          "INSERT INTO meta (key, value) VALUES ('heartbeat', ?1) ON CONFLICT (key) DO UPDATE "
          "SET value = excluded.value"},
+        {&set_meta,
+         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE "
+         "SET value = excluded.value"},
+        {&get_meta, "SELECT value FROM meta WHERE key = ?1"},
     };
   }
 
@@ -537,6 +543,25 @@ Result<int64_t> Journal::next_seq() {
   ResetGuard reset(s);
   if (sqlite3_step(s) != SQLITE_ROW) return error("read the next seq from");
   return static_cast<int64_t>(sqlite3_column_int64(s, 0));
+}
+
+Result<void> Journal::set_meta(const std::string& key, const std::string& value) {
+  sqlite3_stmt* s = stmts_->set_meta;
+  ResetGuard reset(s);
+  if (bind_text(s, 1, key) != SQLITE_OK || bind_text(s, 2, value) != SQLITE_OK ||
+      sqlite3_step(s) != SQLITE_DONE)
+    return error("write " + key + " to");
+  return ok();
+}
+
+Result<std::string> Journal::get_meta(const std::string& key) {
+  sqlite3_stmt* s = stmts_->get_meta;
+  ResetGuard reset(s);
+  if (bind_text(s, 1, key) != SQLITE_OK) return error("read " + key + " from");
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return column_text(s, 0);
+  if (rc == SQLITE_DONE) return std::string();
+  return error("read " + key + " from");
 }
 
 Result<void> Journal::probe_writable() {

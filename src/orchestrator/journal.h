@@ -62,6 +62,9 @@ class Journal {
   // A write that touches the file (health check): fails when the disk or the file is not
   // writable.
   Result<void> probe_writable();
+  // Small named values kept beside the tasks (the audit log's head); "" when unset.
+  Result<void> set_meta(const std::string& key, const std::string& value);
+  Result<std::string> get_meta(const std::string& key);
   const std::string& path() const { return path_; }
 
  private:

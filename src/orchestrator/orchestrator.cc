@@ -51,7 +51,10 @@ Orchestrator::~Orchestrator() {
   // Sandboxes outlive the daemon (they are re-adopted on restart): release, don't destroy.
   for (auto& [id, live] : live_)
     if (live->sandbox) live->sandbox->detach();
-  if (journal_) (void)journal_->commit();
+  if (journal_) {
+    audit({{"event", "daemon_stop"}, {"live_tasks", live_.size()}});
+    (void)commit();
+  }
 }
 
 Result<void> Orchestrator::setup() {
@@ -63,6 +66,19 @@ Result<void> Orchestrator::setup() {
   agent_labels_ = BoundedLabels(static_cast<size_t>(c.metrics_agent_cap));
   declare_metrics();
   TRY_ASSIGN(journal_, Journal::open(c.journal_path(), c.journal_sync));
+  if (!c.audit_log.empty()) {
+    TRY_ASSIGN(audit_,
+               AuditLog::open(c.audit_log, c.audit_rotate_bytes, static_cast<int>(c.audit_keep)));
+    // What the journal last recorded: the log may be ahead of it, never behind.
+    TRY_ASSIGN(std::string head, journal_->get_meta("audit_head"));
+    audit_committed_ = std::atoll(head.c_str());
+    nlohmann::json start = {{"event", "daemon_start"}, {"pid", getpid()}};
+    if (!audit_->recovered().empty()) start["recovered"] = audit_->recovered();
+    if (audit_->head().seq < audit_committed_)
+      start["warning"] = "the audit log ends at event " + std::to_string(audit_->head().seq) +
+                         ", before the journal's head " + head + ": run `clawcage audit verify`";
+    audit(std::move(start));
+  }
   TRY_ASSIGN(cgroups_, os::CgroupManager::detect("/sys/fs/cgroup", c.cgroup_parent));
   // Every sandbox costs fds while it is spawned and one after; use all we may.
   rlimit rl;
@@ -123,7 +139,25 @@ void Orchestrator::log_event(const std::string& text) {
 }
 
 Result<void> Orchestrator::commit() {
+  // The audit log's head goes into the same commit: a log cut below it is a truncated tail.
+  if (audit_ && audit_->head().seq != audit_committed_) {
+    TRY(journal_->begin());
+    TRY(journal_->set_meta("audit_head",
+                           std::to_string(audit_->head().seq) + " " + audit_->head().hash));
+    audit_committed_ = audit_->head().seq;
+  }
   return journal_->commit().context("committing the journal");
+}
+
+void Orchestrator::audit(nlohmann::json event) {
+  if (!audit_) return;
+  auto r = audit_->append(std::move(event));
+  if (!r) {
+    audit_error_ = r.error().message();
+    log_event("audit: " + audit_error_);
+  } else {
+    audit_error_.clear();
+  }
 }
 
 void Orchestrator::record(Task& task, TaskState state, const std::string& detail) {
@@ -160,6 +194,20 @@ void Orchestrator::record(Task& task, TaskState state, const std::string& detail
   if (!u) log_event("journal: " + u.error().message());
   auto e = journal_->append_event(task.id, state_name(state), detail);
   if (!e) log_event("journal: " + e.error().message());
+  nlohmann::json ev = {
+      {"event", "state"}, {"task", task.id}, {"agent", task.agent}, {"state", state_name(state)}};
+  if (!task.tier.empty()) ev["tier"] = task.tier;
+  if (!detail.empty()) ev["detail"] = detail;
+  if (state == TaskState::created && task.pid > 0) ev["pid"] = task.pid;
+  if (state == TaskState::exited && task.result) {
+    const TaskResult& r = *task.result;
+    ev["result"] = {{"cause", r.cause},
+                    {"exit_code", r.exit_code},
+                    {"signal", r.signal},
+                    {"killed_by", r.killed_by},
+                    {"error", r.error}};
+  }
+  audit(std::move(ev));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -217,6 +265,20 @@ Result<void> Orchestrator::validate_request(TaskRequest& r) {
 }
 
 Result<SubmitResult> Orchestrator::submit(const std::string& body) {
+  auto r = submit_request(body);
+  if (!r) {
+    audit({{"event", "rejected"}, {"reason", r.error().message()}});
+  } else if (r->created) {
+    audit({{"event", "request"},
+           {"task", r->task.id},
+           {"agent", r->task.agent},
+           {"tier", r->task.tier},
+           {"request_sha256", audit_hash({{"request", r->task.request_json}})}});
+  }
+  return r;
+}
+
+Result<SubmitResult> Orchestrator::submit_request(const std::string& body) {
   auto parsed = parse_task_request(body);
   if (!parsed) return with_code(std::move(parsed).error(), EINVAL);
   TaskRequest r = std::move(parsed).value();
@@ -414,12 +476,18 @@ void Orchestrator::spawn_turn() {
     Live& l = *live_[id];
     std::string tier;
     int64_t memory = 0;
-    auto opts = create_options(l.task, l.request, tier, memory);
+    std::vector<std::string> controls;
+    auto opts = create_options(l.task, l.request, tier, memory, controls);
     if (!opts) {
       fail_spawn(l.task, opts.error(), 125);
       continue;
     }
     l.task.tier = tier;
+    audit({{"event", "tier"},
+           {"task", id},
+           {"tier", tier},
+           {"why", l.request.tier.empty() ? "the daemon's default_tier" : "asked by the request"},
+           {"controls", controls}});
     std::string logs = config_.data_dir + "/logs/" + id;
     Result<UniqueFd> in = UniqueFd();
     if (l.request.stdin_open) {
@@ -508,7 +576,8 @@ void Orchestrator::spawn_turn() {
 }
 
 Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, const TaskRequest& r,
-                                                           std::string& tier, int64_t& memory) {
+                                                           std::string& tier, int64_t& memory,
+                                                           std::vector<std::string>& controls) {
   policy::TaskRequest p;
   p.field_prefix = "";
   p.state_root = config_.state_root();
@@ -541,7 +610,6 @@ Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, con
   }
   if (r.output) p.output = config_.data_dir + "/outputs/" + task.id;
   p.output_chosen_by_daemon = true;
-  std::vector<std::string> controls;
   TRY_ASSIGN(engine::CreateOptions o, policy::build_create_options(p, controls, tier));
   if (r.output) TRY(policy::prepare_output(p.output, o.spec));
   memory = memory_of(r, config_);

@@ -25,6 +25,7 @@
 #include "engine/sandbox.h"
 #include "linux/cgroup.h"
 #include "orchestrator/admission.h"
+#include "orchestrator/audit.h"
 #include "orchestrator/config.h"
 #include "orchestrator/cpus.h"
 #include "orchestrator/journal.h"
@@ -128,7 +129,11 @@ class Orchestrator {
   Result<void> setup();
   Result<void> validate_request(TaskRequest& request);
   Result<engine::CreateOptions> create_options(const Task& task, const TaskRequest& request,
-                                               std::string& tier, int64_t& memory);
+                                               std::string& tier, int64_t& memory,
+                                               std::vector<std::string>& controls);
+  Result<SubmitResult> submit_request(const std::string& body);
+  // Appends to the audit trail (audit.h); a failure is logged and reported by health.
+  void audit(nlohmann::json event);
   void spawn(const std::string& id);
   void reap_children();
   void finish(Live& live, std::optional<os::ExitStatus> status, const std::string& lost_why);
@@ -190,6 +195,9 @@ class Orchestrator {
   std::string crash_at_;
   CpuPool cpus_;
   Metrics metrics_;
+  std::unique_ptr<AuditLog> audit_;
+  int64_t audit_committed_ = 0;  // the head last written into the journal
+  std::string audit_error_;
   BoundedLabels agent_labels_{100};                        // sized from the config in setup()
   std::multimap<Clock::time_point, std::string> delayed_;  // restarts waiting for backoff
   double spawn_cost_ms_ = 5;

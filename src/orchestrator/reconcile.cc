@@ -158,6 +158,7 @@ void Orchestrator::reconcile(bool startup) {
     if (c) {
       ++orphans_reaped_;
       metrics_.add("clawcage_orphans_reaped_total", {});
+      audit({{"event", "orphan_removed"}, {"sandbox", n}});
       count_delete("unknown", "");
       log_event("reconcile: removed sandbox " + n + ", which no live task owns");
     } else {

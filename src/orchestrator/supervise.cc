@@ -303,6 +303,7 @@ Result<Task> Orchestrator::kill(const std::string& id, int signal, const std::st
         EBUSY);
   }
   Live& l = *it->second;
+  audit({{"event", "kill"}, {"task", id}, {"signal", signal}, {"by", by}});
   if (l.task.kill_requested_by.empty()) {
     l.task.kill_requested_by = by;
     record(l.task, l.task.state, "kill by " + by);

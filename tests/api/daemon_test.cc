@@ -1540,6 +1540,129 @@ TEST(DaemonMetrics, ExitCausesCreatesAndDeletesAreCountedExactly) {
   expect_no_leftovers(d);
 }
 
+std::string run_shell(const std::string& command, int* rc) {
+  std::string out;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int st = pclose(p);
+  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+// The audit trail of a real daemon: every event matches share/audit.schema.json (checked with
+// python3-jsonschema), the lifecycle and policy decisions are there, `clawcage audit verify`
+// passes; after a SIGKILL and a torn last line it verifies up to the last complete event, a
+// restart recovers it, and a tail cut below the journal's head is caught.
+TEST(DaemonAudit, EventsMatchTheSchemaAndTheChainSurvivesACrash) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  ASSERT_FALSE(
+      api.submit({{"id", "au1"}, {"agent", "auditor"}, {"command", sh("exit 4")}}).is_null());
+  ASSERT_FALSE(api.submit({{"id", "au2"}, {"command", {"/bin/sleep", "30"}}}).is_null());
+  ASSERT_TRUE(api.wait_started("au2"));
+  api.call("POST", "/v1/tasks/au2/kill");
+  api.wait("au1");
+  api.wait("au2");
+  Answer bad =
+      api.call("POST", "/v1/tasks", json{{"command", {"/bin/true"}}, {"tier", "x"}}.dump());
+  EXPECT_EQ(bad.status, 400);
+  ASSERT_TRUE(d.stop());
+
+  std::string verify =
+      binary() + " audit verify --log " + d.audit_log() + " --data-dir " + d.data_dir();
+  int rc = -1;
+  std::string out = run_shell(verify, &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("ok: "), std::string::npos) << out;
+
+  std::vector<json> events;
+  {
+    std::ifstream in(d.audit_log());
+    for (std::string line; std::getline(in, line);) events.push_back(json::parse(line));
+  }
+  auto has = [&](const std::function<bool(const json&)>& pred) {
+    return std::any_of(events.begin(), events.end(), pred);
+  };
+  EXPECT_TRUE(has([](const json& e) {
+    return e["event"] == "request" && e["task"] == "au1" && e["agent"] == "auditor";
+  }));
+  EXPECT_TRUE(has([](const json& e) {
+    return e["event"] == "tier" && e["task"] == "au1" && e["tier"] == "container" &&
+           !e["controls"].empty();
+  }));
+  for (const char* st : {"admitted", "created", "started", "exited", "reaped"})
+    EXPECT_TRUE(has([&](const json& e) {
+      return e["event"] == "state" && e["task"] == "au1" && e["state"] == st;
+    })) << st;
+  EXPECT_TRUE(has([](const json& e) {
+    return e["event"] == "state" && e["task"] == "au1" && e["state"] == "exited" &&
+           e["result"]["exit_code"] == 4 && e["result"]["cause"] == "exited";
+  }));
+  EXPECT_TRUE(has([](const json& e) {
+    return e["event"] == "kill" && e["task"] == "au2" && e["by"] == "operator";
+  }));
+  EXPECT_TRUE(has([](const json& e) {
+    return e["event"] == "rejected" &&
+           e["reason"].get<std::string>().find("tier") != std::string::npos;
+  }));
+  EXPECT_TRUE(has([](const json& e) { return e["event"] == "daemon_stop"; }));
+
+  // Every line against the schema, with a real JSON Schema validator.
+  std::string script = d.root() + "/validate.py";
+  std::ofstream(script) << "import json, sys, jsonschema\n"
+                           "schema = json.load(open(sys.argv[1]))\n"
+                           "v = jsonschema.Draft202012Validator(schema)\n"
+                           "n = 0\n"
+                           "for line in open(sys.argv[2]):\n"
+                           "    v.validate(json.loads(line)); n += 1\n"
+                           "print('valid', n)\n";
+  out = run_shell("/usr/bin/python3 " + script + " " + std::string(CLAWCAGE_SOURCE_DIR) +
+                      "/share/audit.schema.json " + d.audit_log(),
+                  &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "valid " + std::to_string(events.size()) + "\n");
+
+  // SIGKILL with tasks running, then a torn last line as a crash mid-write leaves it.
+  ASSERT_TRUE(d.start());
+  ASSERT_FALSE(api.submit({{"id", "au3"}, {"command", {"/bin/sleep", "30"}}}).is_null());
+  ASSERT_TRUE(api.wait_started("au3"));
+  d.kill9();
+  {
+    std::ofstream torn(d.audit_log(), std::ios::app);
+    torn << R"({"event":"state","seq":)";
+  }
+  out = run_shell(verify, &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("incomplete last line"), std::string::npos) << out;
+  ASSERT_TRUE(d.start());
+  api.call("POST", "/v1/tasks/au3/kill");
+  api.wait("au3");
+  ASSERT_TRUE(d.stop());
+  out = run_shell(verify, &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.find("incomplete"), std::string::npos) << out;
+  std::string log_text = read_text(d.audit_log());
+  EXPECT_NE(log_text.find("removed an incomplete last line"), std::string::npos);
+
+  // Whole events cut from the end: the chain alone cannot tell, the journal's head does.
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(log_text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  {
+    std::ofstream cut(d.audit_log(), std::ios::trunc);
+    for (size_t i = 0; i + 3 < lines.size(); ++i) cut << lines[i] << "\n";
+  }
+  out = run_shell(verify, &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("truncated tail"), std::string::npos) << out;
+  expect_no_leftovers(d);
+}
+
 // A sandbox whose cgroup will not empty is reported as stuck, not waited on forever: its
 // init is frozen in a v1 freezer cgroup of the test's own (frozen tasks ignore SIGKILL there),
 // so the daemon's kill cannot empty the task's cgroup. Once thawed, the retry reaps it.

@@ -182,9 +182,9 @@ std::string DaemonProcess::log() const {
 
 ::testing::AssertionResult DaemonProcess::start(int timeout_ms) {
   if (pid_ > 0) return ::testing::AssertionFailure() << "the daemon is already running";
-  std::vector<std::string> args = {binary(),          "daemon",   "--socket",  socket_path(),
-                                   "--data-dir",      data_dir(), "--run-dir", run_dir(),
-                                   "--cgroup-parent", parent_};
+  std::vector<std::string> args = {binary(),          "daemon",   "--socket",    socket_path(),
+                                   "--data-dir",      data_dir(), "--run-dir",   run_dir(),
+                                   "--cgroup-parent", parent_,    "--audit-log", audit_log()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   // The test's environment, less anything that would steer the daemon, plus extra_env.
   std::vector<std::string> env;

@@ -32,6 +32,7 @@ class DaemonProcess {
   std::string data_dir() const { return root_ + "/data"; }
   std::string run_dir() const { return root_ + "/run"; }
   std::string log_path() const { return root_ + "/daemon.log"; }
+  std::string audit_log() const { return root_ + "/audit.jsonl"; }
   const std::string& cgroup_parent() const { return parent_; }
 
   // Arguments after the built-in ones (--volume ..., --config ...), and NAME=VALUE pairs
