@@ -17,6 +17,11 @@ void add_audit_command(CLI::App& app, int& exit_code);
 void add_task_verbs(CLI::App& app, int& exit_code);
 void add_daemon_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
+void add_top_command(CLI::App& app, int& exit_code);
+// --socket for the daemon's clients (default $CLAWCAGE_SOCKET, else /run/clawcage/api.sock).
+CLI::Option* add_socket_option(CLI::App* command, std::string& socket);
+// "42s", "7m", "3h", "2d".
+std::string human_age(double seconds);
 
 // Everything after the first "--" on the command line: the task's command. main() splits
 // it off before CLI11 parses (CLI11 2.1 mis-parses "--" right after a list option).

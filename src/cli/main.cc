@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   clawcage::cli::add_lifecycle_commands(app, exit_code);
   clawcage::cli::add_image_command(app, exit_code);
   clawcage::cli::add_audit_command(app, exit_code);
+  clawcage::cli::add_top_command(app, exit_code);
   clawcage::cli::add_task_verbs(app, exit_code);
   clawcage::cli::add_daemon_command(app, exit_code);
   clawcage::cli::add_bench_command(app, exit_code);

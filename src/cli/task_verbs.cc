@@ -13,6 +13,22 @@
 
 namespace clawcage::cli {
 
+CLI::Option* add_socket_option(CLI::App* c, std::string& socket) {
+  socket = api::default_socket();
+  return c->add_option("--socket", socket,
+                       "the daemon's API socket (default $CLAWCAGE_SOCKET, else "
+                       "/run/clawcage/api.sock)");
+}
+
+std::string human_age(double seconds) {
+  if (seconds < 0) seconds = 0;
+  auto s = static_cast<int64_t>(seconds);
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m";
+  if (s < 86400) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
 namespace {
 
 using nlohmann::json;
@@ -77,13 +93,6 @@ void line_out(const std::string& text) {
   std::cout << text;
   if (text.empty() || text.back() != '\n') std::cout << "\n";
   std::cout.flush();
-}
-
-CLI::Option* add_socket_option(CLI::App* c, std::string& socket) {
-  socket = api::default_socket();
-  return c->add_option("--socket", socket,
-                       "the daemon's API socket (default $CLAWCAGE_SOCKET, else "
-                       "/run/clawcage/api.sock)");
 }
 
 struct WaitFlags {
@@ -245,15 +254,6 @@ int submit(const SubmitFlags& f) {
 }
 
 // ---- ps ----
-
-std::string human_age(double seconds) {
-  if (seconds < 0) seconds = 0;
-  auto s = static_cast<int64_t>(seconds);
-  if (s < 60) return std::to_string(s) + "s";
-  if (s < 3600) return std::to_string(s / 60) + "m";
-  if (s < 86400) return std::to_string(s / 3600) + "h";
-  return std::to_string(s / 86400) + "d";
-}
 
 struct PsFlags {
   std::string socket, state, agent, limit;

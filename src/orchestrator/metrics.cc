@@ -131,6 +131,74 @@ std::string Metrics::render() const {
   return out;
 }
 
+std::vector<Sample> parse_samples(const std::string& text) {
+  std::vector<Sample> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.empty() || line[0] == '#') continue;
+    Sample s;
+    size_t i = 0;
+    while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+    s.name = line.substr(0, i);
+    bool good = !s.name.empty();
+    if (good && i < line.size() && line[i] == '{') {
+      ++i;
+      while (good && i < line.size() && line[i] != '}') {
+        size_t eq = line.find('=', i);
+        if (eq == std::string::npos || eq + 1 >= line.size() || line[eq + 1] != '"') {
+          good = false;
+          break;
+        }
+        std::string key = line.substr(i, eq - i), value;
+        size_t j = eq + 2;
+        for (; j < line.size() && line[j] != '"'; ++j) {
+          if (line[j] == '\\' && j + 1 < line.size()) {
+            ++j;
+            value += line[j] == 'n' ? '\n' : line[j];
+          } else {
+            value += line[j];
+          }
+        }
+        if (j >= line.size()) {
+          good = false;
+          break;
+        }
+        s.labels[key] = value;
+        i = j + 1;
+        if (i < line.size() && line[i] == ',') ++i;
+      }
+      if (i >= line.size()) good = false;
+      ++i;  // '}'
+    }
+    if (!good) continue;
+    char* end = nullptr;
+    std::string rest = line.substr(std::min(i, line.size()));
+    s.value = std::strtod(rest.c_str(), &end);
+    if (end == rest.c_str()) continue;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+double sum_samples(const std::vector<Sample>& samples, const std::string& name,
+                   const std::map<std::string, std::string>& want) {
+  double sum = 0;
+  for (const auto& s : samples) {
+    if (s.name != name) continue;
+    bool match = true;
+    for (const auto& [k, v] : want) {
+      auto it = s.labels.find(k);
+      match = match && (it == s.labels.end() ? v.empty() : it->second == v);
+    }
+    if (match) sum += s.value;
+  }
+  return sum;
+}
+
 std::string BoundedLabels::label(const std::string& name) {
   auto it = labels_.find(name);
   if (it != labels_.end()) return it->second;

@@ -46,6 +46,18 @@ class Metrics {
   std::map<std::string, Family> families_;
 };
 
+// One sample of the text format, as a reader (clawcage top, tests) sees it.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+// Every sample in a text exposition (comments and malformed lines skipped).
+std::vector<Sample> parse_samples(const std::string& text);
+// The sum of the samples named `name` whose labels include every pair in `want`.
+double sum_samples(const std::vector<Sample>& samples, const std::string& name,
+                   const std::map<std::string, std::string>& want = {});
+
 // A label value for a user-chosen name (an agent): the first 8 hex digits of its SHA-256, so
 // the name itself never reaches a metric, and at most `cap` distinct values; the names seen
 // after that share "other".

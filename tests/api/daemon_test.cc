@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "api/client.h"
+#include "orchestrator/metrics.h"
 #include "support/daemon_process.h"
 #include "support/run_clawcage.h"
 
@@ -849,6 +850,45 @@ TEST(DaemonCli, SubmitAServiceWithAHealthCommand) {
   expect_no_leftovers(d);
 }
 
+TEST(DaemonCli, TopShowsTheLivePicture) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_FALSE(api.submit({{"id", "tp-a" + std::to_string(i)},
+                             {"agent", "alpha"},
+                             {"command", {"/bin/sleep", "30"}}})
+                     .is_null());
+  ASSERT_FALSE(api.submit({{"id", "tp-b0"}, {"agent", "beta"}, {"command", {"/bin/sleep", "30"}}})
+                   .is_null());
+  for (const char* id : {"tp-a0", "tp-a1", "tp-a2", "tp-b0"}) ASSERT_TRUE(api.wait_started(id));
+  ASSERT_FALSE(api.submit({{"id", "tp-err"}, {"command", sh("exit 2")}}).is_null());
+  api.wait("tp-err");
+  auto t =
+      run_clawcage({"top", "--socket", d.socket_path(), "--once", "--interval", "0.3"}, 30, false);
+  EXPECT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("daemon healthy"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("started 4"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("exited !0 1"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("create 0.0"), std::string::npos) << "nothing created in the interval\n"
+                                                         << t.out;
+  std::istringstream lines(t.out);
+  bool alpha = false, slowest = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("alpha", 0) == 0) alpha = line.find(" 3") != std::string::npos;
+    if (line.rfind("tp-a0", 0) == 0) slowest = true;
+  }
+  EXPECT_TRUE(alpha) << t.out;
+  EXPECT_TRUE(slowest) << t.out;
+  auto none = run_clawcage({"top", "--socket", d.root() + "/no.sock", "--once"}, 30, false);
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("no.sock"), std::string::npos) << none.err;
+  for (const char* id : {"tp-a0", "tp-a1", "tp-a2", "tp-b0"})
+    api.call("POST", std::string("/v1/tasks/") + id + "/kill");
+  for (const char* id : {"tp-a0", "tp-a1", "tp-a2", "tp-b0"}) api.wait(id);
+  expect_no_leftovers(d);
+}
+
 TEST(DaemonCli, KillThenWait) {
   DaemonProcess d;
   ASSERT_TRUE(d.start());
@@ -1457,19 +1497,8 @@ TEST(DaemonServiceHealth, ChecksRunInsideTheSandboxAndDriveRestarts) {
 
 // The sum of a metric's samples whose labels include every pair in `want`.
 double metric_sum(const std::string& text, const std::string& name,
-                  const std::vector<std::pair<std::string, std::string>>& want) {
-  double sum = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(name, 0) != 0) continue;
-    std::string rest = line.substr(name.size());
-    if (!rest.empty() && rest[0] != '{' && rest[0] != ' ') continue;
-    bool match = true;
-    for (const auto& [k, v] : want)
-      match = match && rest.find(k + "=\"" + v + "\"") != std::string::npos;
-    if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
+                  const std::map<std::string, std::string>& want) {
+  return orchestrator::sum_samples(orchestrator::parse_samples(text), name, want);
 }
 
 // /metrics counts every ending by its cause, exactly, and promtool accepts the text.
@@ -1502,7 +1531,7 @@ TEST(DaemonMetrics, ExitCausesCreatesAndDeletesAreCountedExactly) {
   ASSERT_EQ(a.status, 200) << a.describe();
   EXPECT_NE(a.headers["content-type"].find("text/plain; version=0.0.4"), std::string::npos);
   const std::string& m = a.text;
-  auto exits = [&](std::vector<std::pair<std::string, std::string>> want) {
+  auto exits = [&](std::map<std::string, std::string> want) {
     return metric_sum(m, "clawcage_task_exits_total", want);
   };
   EXPECT_EQ(exits({{"cause", "exited"}, {"exit_code", "zero"}}), 12) << m;

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "api/client.h"
+#include "orchestrator/metrics.h"
 #include "support/daemon_process.h"
 #include "support/run_clawcage.h"
 
@@ -227,14 +229,11 @@ TEST(MetricsScrape, AgentLabelsStayUnderTheCap) {
     auto m = client.request("GET", "/metrics");
     ASSERT_TRUE(m && m->status == 200);
     text = m->body;
-    series = 0;
-    running = 0;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-      if (line.rfind("clawcage_running_tasks{", 0) == 0) {
-        ++series;
-        running += std::stod(line.substr(line.rfind(' ') + 1));
-      }
+    auto samples = orchestrator::parse_samples(text);
+    series = std::count_if(samples.begin(), samples.end(), [](const orchestrator::Sample& s) {
+      return s.name == "clawcage_running_tasks";
+    });
+    running = orchestrator::sum_samples(samples, "clawcage_running_tasks");
     if (running < 120) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(running, 120) << text;

@@ -54,5 +54,20 @@ TEST(Metrics, AgentLabelsAreHashedAndCapped) {
   EXPECT_EQ(l.find("agent"), std::string::npos) << "the name itself never reaches a label";
 }
 
+TEST(Metrics, ParsedBackAsRendered) {
+  Metrics m;
+  m.counter("t_total", "T.");
+  m.histogram("t_seconds", "S.", {1});
+  m.add("t_total", {{"agent", "a\"b\\c\nd"}, {"tier", "x"}}, 2);
+  m.add("t_total", {{"agent", "e"}, {"tier", "x"}}, 3);
+  m.observe("t_seconds", {}, 0.5);
+  auto samples = parse_samples(m.render() + "garbage{line\n");
+  EXPECT_EQ(sum_samples(samples, "t_total"), 5);
+  EXPECT_EQ(sum_samples(samples, "t_total", {{"agent", "a\"b\\c\nd"}}), 2);
+  EXPECT_EQ(sum_samples(samples, "t_seconds_bucket", {{"le", "+Inf"}}), 1);
+  EXPECT_EQ(sum_samples(samples, "t_seconds_count"), 1);
+  EXPECT_EQ(sum_samples(samples, "t_total", {{"agent", ""}}), 0) << "empty means absent";
+}
+
 }  // namespace
 }  // namespace clawcage::orchestrator
