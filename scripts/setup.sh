@@ -11,7 +11,10 @@ packages=(build-essential cmake ninja-build pkg-config clang-format
           libseccomp-dev nlohmann-json3-dev libcli11-dev libarchive-dev nettle-dev
           libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
           libgtest-dev libgmock-dev busybox-static file
-          python3-jsonschema)  # validates audit events against share/audit.schema.json in tests
+          python3-jsonschema   # validates audit events against share/audit.schema.json in tests
+          chromium)            # loads the daemon's web page in the tests
+# npm builds the web page's chart library (web/package-lock.json); any npm will do.
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,6 +37,14 @@ if [ ! -x "$tools/prometheus/usr/bin/promtool" ]; then
   rm -rf "$tools/prometheus"
   dpkg-deb -x "$scratch"/prometheus_*.deb "$tools/prometheus"
   rm -rf "$scratch"
+fi
+
+# The web page's front-end packages, from the npm registry, pinned by web/package-lock.json;
+# CMake embeds the built files in the binary (the page needs no network at run time).
+if [ ! -f web/node_modules/chart.js/dist/chart.umd.js ] ||
+   [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund --silent)
 fi
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

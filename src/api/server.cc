@@ -25,6 +25,13 @@
 
 namespace clawcage::api {
 
+namespace web {
+// web/index.html, web/app.js and npm's chart.js, embedded by CMake (cmake/embed.cmake).
+extern const char kIndexHtml[];
+extern const char kAppJs[];
+extern const char kChartJs[];
+}  // namespace web
+
 namespace {
 
 using orchestrator::Orchestrator;
@@ -335,8 +342,22 @@ class Server {
                          make_error("read", "request body", "larger than 1 MiB"), E2BIG));
     const std::string& u = c->url;
     const std::string& m = c->method;
-    if (metrics_only_ && u != "/metrics")
-      return send(c, 404, error_json("this listener serves GET /metrics only"));
+    if (metrics_only_ && u != "/metrics") {
+      // The live page (web/, embedded at build time) and its assets; nothing of the API.
+      if (m != "GET") return method_not_allowed(c, "GET");
+      if (u == "/" || u == "/index.html")
+        return send(c, 200, web::kIndexHtml, "text/html; charset=utf-8");
+      if (u == "/app.js") return send(c, 200, web::kAppJs, "text/javascript; charset=utf-8");
+      if (u == "/chart.js") {
+        if (web::kChartJs[0] == '\0')
+          return send(
+              c, 503,
+              "/* the chart library was not built: run scripts/setup.sh (npm ci in web/) */",
+              "text/javascript; charset=utf-8");
+        return send(c, 200, web::kChartJs, "text/javascript; charset=utf-8");
+      }
+      return send(c, 404, error_json("this listener serves the page and GET /metrics only"));
+    }
     if (u == "/v1/health" && m == "GET") {
       auto h = orch_.health();
       return send(c, h.healthy ? 200 : 503, h.json);

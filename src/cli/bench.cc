@@ -27,6 +27,7 @@
 #include "api/client.h"
 #include "base/files.h"
 #include "cli/commands.h"
+#include "orchestrator/metrics.h"
 
 namespace clawcage::cli {
 
@@ -38,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 struct BenchFlags {
   int tasks = 500;
   int clients = 8;
+  int agents = 8;  // distinct agent names ("bench-0" ...): metrics cardinality under load
   std::string tier = "container";
   std::string memory = "64M";
   int64_t pids = 64;
@@ -190,7 +192,8 @@ int run_bench(BenchFlags f) {
     std::cerr << "clawcage bench: " << m << "\n";
     return 125;
   };
-  if (f.tasks <= 0 || f.clients <= 0) return fail("--tasks and --clients must be positive");
+  if (f.tasks <= 0 || f.clients <= 0 || f.agents <= 0)
+    return fail("--tasks, --clients and --agents must be positive");
   if (f.chaos && !f.socket.empty())
     return fail("--chaos needs the bench's own daemon (no --socket)");
   OwnDaemon d;
@@ -219,7 +222,7 @@ int run_bench(BenchFlags f) {
   std::string run_id = std::to_string(getpid());
   auto request_for = [&](int i) {
     json r = {{"id", "bench-" + run_id + "-" + std::to_string(i)},
-              {"agent", "bench-" + std::to_string(i % 8)},
+              {"agent", "bench-" + std::to_string(i % f.agents)},
               {"command", command},
               {"tier", f.tier},
               {"memory", f.memory},
@@ -395,6 +398,18 @@ int run_bench(BenchFlags f) {
     windows.push_back(span > 0 ? 49.0 / span : 0);
   }
 
+  // The metrics' size after the run: families and series (the cardinality an operator pays).
+  size_t metric_families = 0, metric_series = 0;
+  if (auto m = client.request("GET", "/metrics"); m && m->status == 200) {
+    for (const auto& s : orchestrator::parse_samples(m->body)) {
+      (void)s;
+      ++metric_series;
+    }
+    for (size_t p = m->body.find("# TYPE "); p != std::string::npos;
+         p = m->body.find("# TYPE ", p + 1))
+      ++metric_families;
+  }
+
   // Leftovers, counted from the kernel after the daemon stopped.
   std::vector<std::string> leftovers;
   if (d.pid > 0) {
@@ -412,6 +427,7 @@ int run_bench(BenchFlags f) {
       {"tasks", f.tasks},
       {"tier", f.tier},
       {"clients", f.clients},
+      {"agents", f.agents},
       {"chaos_kills", kills},
       {"submit_seconds", submit_s},
       {"total_seconds", total_s},
@@ -432,7 +448,9 @@ int run_bench(BenchFlags f) {
       {"non_final", non_final},
       {"rejected_429", rejected_429.load()},
       {"retries", retries.load()},
-      {"leftovers", leftovers}};
+      {"leftovers", leftovers},
+      {"metric_families", metric_families},
+      {"metric_series", metric_series}};
   if (f.sleep_s > 0) {
     out["daemon_rss_mib"] = static_cast<double>(rss_kb) / 1024.0;
     out["api_get_ms"] = {{"p50", percentile(api_ms, 50)}, {"p99", percentile(api_ms, 99)}};
@@ -464,6 +482,7 @@ int run_bench(BenchFlags f) {
     if (f.sleep_s > 0)
       printf("with all %d alive: daemon RSS %.1f MiB; API GET p50 %.2f ms p99 %.2f ms\n", f.tasks,
              static_cast<double>(rss_kb) / 1024.0, percentile(api_ms, 50), percentile(api_ms, 99));
+    printf("metrics after the run: %zu families, %zu series\n", metric_families, metric_series);
     printf("kernel leftovers: %zu\n", leftovers.size());
     for (const auto& l : leftovers) printf("  %s\n", l.c_str());
   }
@@ -483,6 +502,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       "bench", "submit N agent tasks at once through the daemon's API and measure");
   c->add_option("--tasks,-n", f->tasks, "number of tasks (default 500)");
   c->add_option("--clients", f->clients, "concurrent API clients submitting (default 8)");
+  c->add_option("--agents", f->agents, "distinct agent names (default 8)");
   c->add_option("--isolate", f->tier, "tier of every task (default container)");
   c->add_option("--memory", f->memory, "memory limit per task (default 64M)");
   c->add_option("--pids", f->pids, "pids limit per task (default 64)");
