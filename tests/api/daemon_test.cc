@@ -1580,6 +1580,37 @@ std::string run_shell(const std::string& command, int* rc) {
   return out;
 }
 
+TEST(DaemonMetrics, StatsOfARunningTask) {
+  DaemonProcess d;
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  // Holds about 8 MiB in a shell variable, then sleeps.
+  ASSERT_FALSE(api.submit({{"id", "st1"},
+                           {"command", sh("x=$(head -c 8000000 /dev/zero | tr '\\0' a); "
+                                          "sleep 30")}})
+                   .is_null());
+  ASSERT_TRUE(api.wait_started("st1"));
+  json s;
+  EXPECT_TRUE(poll_until(
+      [&] {
+        Answer a = api.call("GET", "/v1/tasks/st1/stats");
+        s = a.body;
+        return a.status == 200 && s.value("memory_peak_bytes", 0) > 8000000;
+      },
+      15000))
+      << s.dump();
+  EXPECT_EQ(s.value("id", ""), "st1");
+  EXPECT_GE(s.value("pids_current", 0), 1);
+  EXPECT_GT(s.value("cpu_usec", 0), 0);
+  EXPECT_EQ(api.call("GET", "/v1/tasks/nope/stats").status, 404);
+  api.call("POST", "/v1/tasks/st1/kill");
+  api.wait("st1");
+  Answer done = api.call("GET", "/v1/tasks/st1/stats");
+  EXPECT_EQ(done.status, 409) << done.describe();
+  EXPECT_NE(done.text.find("not running"), std::string::npos) << done.text;
+  expect_no_leftovers(d);
+}
+
 // The audit trail of a real daemon: every event matches share/audit.schema.json (checked with
 // python3-jsonschema), the lifecycle and policy decisions are there, `clawcage audit verify`
 // passes; after a SIGKILL and a torn last line it verifies up to the last complete event, a
