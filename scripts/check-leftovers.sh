@@ -7,8 +7,9 @@
 set -u
 left=0
 # clawcage/ holds `clawcage run` sandboxes; clawcaged*/ the daemons' tasks (tests use
-# clawcaged-test-* parents).
-for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage /sys/fs/cgroup/*/clawcaged* /sys/fs/cgroup/clawcaged*; do
+# clawcaged-test-* parents); clawcage-root-*/ the OCI runtime's under a non-default --root.
+for d in /sys/fs/cgroup/*/clawcage /sys/fs/cgroup/clawcage /sys/fs/cgroup/*/clawcaged* /sys/fs/cgroup/clawcaged* \
+         /sys/fs/cgroup/*/clawcage-root-* /sys/fs/cgroup/clawcage-root-*; do
   [ -d "$d" ] || continue
   for c in "$d"/*/; do
     [ -d "$c" ] || continue

@@ -11,6 +11,8 @@ void add_run_command(CLI::App& app, int& exit_code);
 void add_gc_command(CLI::App& app, int& exit_code);
 void add_spec_command(CLI::App& app, int& exit_code);
 void add_lifecycle_commands(CLI::App& app, int& exit_code);
+// Installed as clawcage-runc-TIER, the runtime refuses bundles that ask for a weaker tier.
+void set_runtime_name_tier(const std::string& tier);
 void add_image_command(CLI::App& app, int& exit_code);
 void add_audit_command(CLI::App& app, int& exit_code);
 // submit, ps, logs, wait, cancel, rm: clients of `clawcage daemon` (src/api/client.h).

@@ -1,5 +1,9 @@
 #include <fcntl.h>
 
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -27,6 +31,31 @@ int main(int argc, char** argv) {
   // the sandbox as its stdio: hold 0-2 with /dev/null first.
   for (int fd = 0; fd < 3; ++fd)
     if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0) return 125;
+  // Installed as clawcage-runc (or clawcage-runc-TIER), the binary is the OCI runtime:
+  // runc's command line, as containerd's shim and podman call it.
+  std::vector<char*> args(argv, argv + argc);
+  std::string name = argv[0];
+  name = name.substr(name.find_last_of('/') + 1);
+  static char oci[] = "oci";
+  if (name.rfind("clawcage-runc", 0) == 0) {
+    std::string tier = name.size() > 14 ? name.substr(14) : "";
+    if (name.size() > 13 && (name[13] != '-' || tier.empty())) tier = "?";
+    if (!tier.empty() && tier != "chroot" && tier != "container" && tier != "strict") {
+      fprintf(stderr,
+              "%s: installed name: expected clawcage-runc or clawcage-runc-TIER "
+              "(chroot, container, strict)\n",
+              name.c_str());
+      return 125;
+    }
+    if (argc == 2 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "-v")) {
+      printf("%s version 0.1.0 (clawcage)\nspec: 1.1.0\n", name.c_str());
+      return 0;
+    }
+    clawcage::cli::set_runtime_name_tier(tier);
+    args.insert(args.begin() + 1, oci);
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) != "--") continue;
     for (int j = i + 1; j < argc; ++j) clawcage::cli::trailing_command().push_back(argv[j]);

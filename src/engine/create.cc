@@ -55,6 +55,13 @@ Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::
   TRY(plan_process(s, plan, warnings));
   for (int i = 0; i < 3; ++i) plan.stdio_fds[i] = o.stdio_fds[i];
   plan.die_with_parent = o.die_with_parent;
+  if (o.preserve_fds < 0 || o.preserve_fds > 1024)
+    return invalid_field("preserve-fds",
+                         "expected 0 to 1024, got " + std::to_string(o.preserve_fds));
+  for (int fd = 3; fd < 3 + o.preserve_fds; ++fd)
+    if (fcntl(fd, F_GETFD) < 0)
+      return invalid_field("preserve-fds", "fd " + std::to_string(fd) + " is not open");
+  plan.preserve_fds = o.preserve_fds;
   return plan;
 }
 

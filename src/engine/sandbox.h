@@ -41,6 +41,8 @@ struct CreateOptions {
   // Keeps the spec in the state dir (config.json), which an exec into the sandbox needs. It
   // costs about 9% of a spawn; a daemon keeps it only for tasks that run health checks.
   bool keep_config = true;
+  // runc's --preserve-fds N: the caller's fds 3 .. 3+N-1 reach the payload as they are.
+  int preserve_fds = 0;
 };
 
 // Milliseconds spent in each setup phase (sandbox2's latency breakdown): a spawn cliff

@@ -157,6 +157,22 @@ Result<std::string> read_trimmed(const std::string& path) {
   return trim(text);
 }
 
+Result<void> set_frozen_v2(const std::string& dir, bool frozen) {
+  TRY(write_file(dir + "/cgroup.freeze", frozen ? "1" : "0"));
+  auto deadline = std::chrono::steady_clock::now() + kPauseTimeout;
+  auto sleep = std::chrono::microseconds(200);
+  for (;;) {
+    TRY_ASSIGN(uint64_t now, read_keyed_u64(dir + "/cgroup.events", "frozen"));
+    if ((now == 1) == frozen) return ok();
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(
+          frozen ? "freeze" : "thaw", dir,
+          "the kernel did not finish within " + std::to_string(kPauseTimeout.count()) + " ms");
+    std::this_thread::sleep_for(sleep);
+    sleep = std::min(sleep * 2, std::chrono::microseconds(20000));
+  }
+}
+
 Result<uint64_t> read_u64(const std::string& path) {
   TRY_ASSIGN(std::string text, read_file(path));
   auto v = parse_u64(text);

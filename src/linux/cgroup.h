@@ -53,6 +53,11 @@ class Cgroup {
   virtual std::string cpus() const = 0;
   // True while any process (zombies excluded) is in the cgroup.
   virtual Result<bool> populated() const = 0;
+  // Pauses (freezes) or resumes every process of the sandbox, waiting (bounded) until the
+  // kernel reports it done: cgroup v2's cgroup.freeze (also the unified dir of a hybrid
+  // host), else the v1 freezer. ENOTSUP naming the sandbox when it has neither.
+  virtual Result<void> set_frozen(bool frozen) = 0;
+  virtual Result<bool> frozen() const = 0;
   // Paths of every directory this cgroup owns (for diagnostics and tests).
   virtual std::vector<std::string> paths() const = 0;
   // After release() the destructor leaves the cgroup alone (a later process owns it).

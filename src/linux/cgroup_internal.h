@@ -24,6 +24,7 @@ inline constexpr const char* kParentName = "clawcage";
 // Bounds of every wait. Loops are bounded in count and in time, whichever ends first.
 inline constexpr std::chrono::milliseconds kKillTimeout{2000};   // until cgroup.procs is empty
 inline constexpr std::chrono::milliseconds kFreezeTimeout{200};  // v1 FREEZING -> FROZEN
+inline constexpr std::chrono::milliseconds kPauseTimeout{5000};  // pause/resume (runc's is 10 s)
 inline constexpr std::chrono::milliseconds kRmdirTimeout{1000};  // per directory
 inline constexpr int kRmdirAttempts = 50;                        // per directory
 inline constexpr int kMaxDepth = 32;  // nested cgroups below a sandbox dir we walk into
@@ -40,6 +41,9 @@ uint64_t shares_to_weight(uint64_t shares);
 
 // File helpers. `path` is a file inside a cgroup directory.
 Result<std::string> read_trimmed(const std::string& path);
+// cgroup v2 freezer of one directory: writes cgroup.freeze, then waits (bounded) until
+// cgroup.events says `frozen` matches.
+Result<void> set_frozen_v2(const std::string& dir, bool frozen);
 Result<uint64_t> read_u64(const std::string& path);  // "123\n" -> 123
 // The value of "key value" lines (cpu.stat, memory.events, memory.oom_control).
 Result<uint64_t> read_keyed_u64(const std::string& path, const std::string& key);

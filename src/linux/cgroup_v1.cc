@@ -168,6 +168,35 @@ class CgroupV1 final : public Cgroup {
     return !pids.empty();
   }
 
+  // The unified dir's cgroup.freeze when there is one (it holds every member: they were
+  // placed in all hierarchies), else the v1 freezer.
+  Result<void> set_frozen(bool frozen) override {
+    if (!unified_.empty() && path_exists(unified_ + "/cgroup.freeze"))
+      return ci::set_frozen_v2(unified_, frozen);
+    std::string freezer = dir_of("freezer");
+    if (freezer.empty() || !path_exists(freezer))
+      return system_error(ENOTSUP, "freeze", "sandbox " + name_ + " (no freezer cgroup)");
+    TRY(write_file(freezer + "/freezer.state", frozen ? "FROZEN" : "THAWED"));
+    auto deadline = Clock::now() + ci::kPauseTimeout;
+    for (;;) {
+      TRY_ASSIGN(std::string state, ci::read_trimmed(freezer + "/freezer.state"));
+      if ((state == "FROZEN") == frozen) return ok();
+      if (Clock::now() >= deadline)
+        return make_error("freeze", freezer, "still " + state + " after the timeout");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  Result<bool> frozen() const override {
+    if (!unified_.empty() && path_exists(unified_ + "/cgroup.events")) {
+      TRY_ASSIGN(uint64_t f, ci::read_keyed_u64(unified_ + "/cgroup.events", "frozen"));
+      if (f == 1) return true;
+    }
+    std::string freezer = dir_of("freezer");
+    if (freezer.empty() || !path_exists(freezer)) return false;
+    TRY_ASSIGN(std::string state, ci::read_trimmed(freezer + "/freezer.state"));
+    return state == "FROZEN";
+  }
+
   std::vector<std::string> paths() const override { return all_dirs(); }
   void release() override { released_ = true; }
 

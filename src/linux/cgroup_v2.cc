@@ -141,6 +141,17 @@ class CgroupV2 final : public Cgroup {
     return !pids.empty();
   }
 
+  Result<void> set_frozen(bool frozen) override {
+    if (!path_exists(dir_ + "/cgroup.freeze"))
+      return system_error(ENOTSUP, "freeze", "sandbox " + name_ + " (no cgroup.freeze)");
+    return ci::set_frozen_v2(dir_, frozen);
+  }
+  Result<bool> frozen() const override {
+    if (!path_exists(dir_ + "/cgroup.events")) return false;
+    TRY_ASSIGN(uint64_t f, ci::read_keyed_u64(dir_ + "/cgroup.events", "frozen"));
+    return f == 1;
+  }
+
   std::vector<std::string> paths() const override { return {dir_}; }
   void release() override { released_ = true; }
 

@@ -100,11 +100,12 @@ Result<std::string> become_payload_user(const InitPlan& plan, bool die_with_pare
 // The last steps: no host fd but stdio, no_new_privs, Landlock, seccomp, execve.
 Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
                           const SyncChannel& channel) {
-  // No host fd reaches the payload but stdio (CVE-2024-21626); the channel is CLOEXEC and
-  // reports an exec failure.
+  // No host fd reaches the payload but stdio and the preserved ones (CVE-2024-21626); the
+  // channel is CLOEXEC and reports an exec failure.
   int keep = channel.fd();
-  if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
-  syscall(SYS_close_range, keep + 1, ~0U, 0);
+  unsigned first = 3 + static_cast<unsigned>(plan.preserve_fds);
+  if (keep > static_cast<int>(first)) syscall(SYS_close_range, first, keep - 1, 0);
+  syscall(SYS_close_range, std::max<unsigned>(first, keep + 1), ~0U, 0);
   if (plan.no_new_privileges)
     TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
   // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
@@ -150,6 +151,7 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   {
     std::vector<int> keep = {channel.fd(), plan.exec_fifo_fd};
     for (const auto& op : plan.mounts.ops) keep.push_back(op.source_fd);
+    for (int fd = 3; fd < 3 + plan.preserve_fds; ++fd) keep.push_back(fd);
     TRY(take_stdio_close_rest(plan, keep));
   }
   // Attached: the sandbox dies with its runner. Detached: its creator exits right away.

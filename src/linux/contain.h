@@ -45,6 +45,8 @@ struct InitPlan {
   // The init dies with its creator (PR_SET_PDEATHSIG) unless it is detached or the creator
   // is a daemon whose tasks outlive its restarts.
   bool die_with_parent = true;
+  // fds 3 .. 3+preserve_fds-1 stay open into the payload (runc's --preserve-fds).
+  int preserve_fds = 0;
 };
 
 // Joining a running sandbox (an exec): what the helper enters before it becomes the payload.

@@ -111,6 +111,11 @@ bool id_mapped(const std::vector<IdMapping>& maps, uint32_t id) {
 int capability_number(const std::string& name) {
   return lookup(kCapabilities, name);
 }
+std::vector<std::string> capability_names() {
+  std::vector<std::string> out;
+  for (const auto& e : kCapabilities) out.push_back(std::string(e.name));
+  return out;
+}
 int rlimit_number(const std::string& name) {
   return lookup(kRlimits, name);
 }

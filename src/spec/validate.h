@@ -9,6 +9,7 @@ namespace clawcage::spec {
 Result<void> validate_spec(const Spec& spec);
 // Kernel names for capabilities and rlimits, shared with the engine.
 int capability_number(const std::string& name);  // -1 if unknown
+std::vector<std::string> capability_names();     // every name capability_number knows
 int rlimit_number(const std::string& name);      // -1 if unknown
 // Annotation keys clawcage reads.
 inline constexpr const char* kTierAnnotation = "run.clawcage.tier";

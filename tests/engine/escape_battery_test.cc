@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -145,6 +146,7 @@ TEST_P(Battery, KernelEscapes) {
 // A process exec'd into a running sandbox (`clawcage oci exec`) is held to the same promises
 // as its init: every kernel escape ends the same way, and no host fd reaches it.
 TEST_P(Battery, KernelEscapesFromAnExec) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   std::string task = unique_name("exec-battery");
   pid_t runner = start_clawcage({"run", "--isolate", tier(), "--task", task, "--ro",
                                  testcases_dir() + ":/t:exec", "--pids", "64", "--memory", "128M",
@@ -178,9 +180,16 @@ TEST_P(Battery, KernelEscapesFromAnExec) {
   ASSERT_TRUE(WIFEXITED(bg_status) && WEXITSTATUS(bg_status) == 0);
   EXPECT_EQ(processes_in_sandbox_cgroups(task).size(), 2u);
   kill(runner, SIGTERM);
-  int status = 0;
-  waitpid(runner, &status, 0);
-  for (int i = 0; i < 500 && !processes_in_sandbox_cgroups(task).empty(); ++i) usleep(10000);
+  // The detached exec's process was orphaned when `oci exec` returned; this test, a
+  // subreaper, reaps it (pid 1 here reaps late). The sandbox's init cannot finish exiting
+  // before that zombie of its pid namespace is reaped, so reap while waiting for the runner.
+  bool runner_done = false;
+  for (int i = 0; i < 1000 && (!runner_done || !processes_in_sandbox_cgroups(task).empty()); ++i) {
+    for (pid_t p; (p = waitpid(-1, nullptr, WNOHANG)) > 0;) runner_done |= p == runner;
+    usleep(10000);
+  }
+  EXPECT_TRUE(runner_done);
+  prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
   expect_clean(task);
 }
 
