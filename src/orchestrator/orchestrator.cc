@@ -477,7 +477,8 @@ void Orchestrator::spawn_turn() {
     std::string tier;
     int64_t memory = 0;
     std::vector<std::string> controls;
-    auto opts = create_options(l.task, l.request, tier, memory, controls);
+    std::string image_digest;
+    auto opts = create_options(l.task, l.request, tier, memory, controls, image_digest);
     if (!opts) {
       fail_spawn(l.task, opts.error(), 125);
       continue;
@@ -488,6 +489,14 @@ void Orchestrator::spawn_turn() {
            {"tier", tier},
            {"why", l.request.tier.empty() ? "the daemon's default_tier" : "asked by the request"},
            {"controls", controls}});
+    if (!l.request.image.empty())
+      // The exact manifest that will be mounted. No signature is checked yet (issue 4), so
+      // no verifying key is recorded.
+      audit({{"event", "image"},
+             {"task", id},
+             {"image", l.request.image},
+             {"digest", image_digest},
+             {"verified_by", nullptr}});
     std::string logs = config_.data_dir + "/logs/" + id;
     Result<UniqueFd> in = UniqueFd();
     if (l.request.stdin_open) {
@@ -577,7 +586,8 @@ void Orchestrator::spawn_turn() {
 
 Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, const TaskRequest& r,
                                                            std::string& tier, int64_t& memory,
-                                                           std::vector<std::string>& controls) {
+                                                           std::vector<std::string>& controls,
+                                                           std::string& image_digest) {
   policy::TaskRequest p;
   p.field_prefix = "";
   p.state_root = config_.state_root();
@@ -611,6 +621,7 @@ Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, con
   if (r.output) p.output = config_.data_dir + "/outputs/" + task.id;
   p.output_chosen_by_daemon = true;
   TRY_ASSIGN(engine::CreateOptions o, policy::build_create_options(p, controls, tier));
+  image_digest = p.image_digest;
   if (r.output) TRY(policy::prepare_output(p.output, o.spec));
   memory = memory_of(r, config_);
   return o;

@@ -130,7 +130,8 @@ class Orchestrator {
   Result<void> validate_request(TaskRequest& request);
   Result<engine::CreateOptions> create_options(const Task& task, const TaskRequest& request,
                                                std::string& tier, int64_t& memory,
-                                               std::vector<std::string>& controls);
+                                               std::vector<std::string>& controls,
+                                               std::string& image_digest);
   Result<SubmitResult> submit_request(const std::string& body);
   // Appends to the audit trail (audit.h); a failure is logged and reported by health.
   void audit(nlohmann::json event);

@@ -346,7 +346,8 @@ Result<TaskRequest> parse_task_request(const std::string& body) {
     // Every access is type-checked first; this is the last net.
     return invalid_field("request body", e.what());
   }
-  if (!has_command) return invalid_field("command", "required");
+  if (!has_command && r.image.empty())
+    return invalid_field("command", "required (with an image, its Entrypoint and Cmd apply)");
   if (!r.image.empty() && !r.rootfs.empty())
     return invalid_field("rootfs", "give either image or rootfs, not both");
   return r;
@@ -359,7 +360,7 @@ std::string request_to_json(const TaskRequest& r) {
   if (!r.agent.empty()) j["agent"] = r.agent;
   if (!r.image.empty()) j["image"] = r.image;
   if (!r.rootfs.empty()) j["rootfs"] = r.rootfs;
-  j["command"] = r.command;
+  if (!r.command.empty()) j["command"] = r.command;
   if (!r.tier.empty()) j["tier"] = r.tier;
   if (!r.env.empty()) j["env"] = r.env;
   if (!r.volumes.empty()) {

@@ -75,7 +75,8 @@ std::string resolve_future_path(const std::string& path) {
 
 // The image's rootfs (assembled from verified layers, cached by manifest digest) and its
 // config as podman honours it: entrypoint + cmd when no command is given, env, workdir.
-Result<void> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
+// Returns the manifest digest the name resolved to: what will be mounted.
+Result<std::string> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
   image::ImageStore store(f.store.empty() ? image::kDefaultStore : f.store);
   TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve(f.image));
   TRY_ASSIGN(t.rootfs, store.rootfs(manifest_desc));
@@ -95,7 +96,7 @@ Result<void> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
     return invalid_field(fld(f, "image"),
                          "the image sets User \"" + config.user +
                              "\": give --user UID[:GID] (user names are not resolved yet)");
-  return ok();
+  return manifest_desc.digest.str();
 }
 
 }  // namespace
@@ -183,7 +184,7 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
     if (!f.image.empty()) {
       if (!f.rootfs.empty())
         return invalid_field(fld(f, "image"), "give either --image or --rootfs");
-      TRY(apply_image(f, t));
+      TRY_ASSIGN(f.image_digest, apply_image(f, t));
     } else if (f.rootfs.empty() && !path_exists(t.rootfs)) {
       return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
     }

@@ -23,8 +23,9 @@ struct TaskRequest {
   bool isolate_given = false;
   std::string task;
   std::string rootfs;
-  std::string image;  // name:tag or @sha256:... from the image store
-  std::string store;  // image store directory (empty: the default)
+  std::string image;         // name:tag or @sha256:... from the image store
+  std::string image_digest;  // set by build_create_options: the manifest digest mounted
+  std::string store;         // image store directory (empty: the default)
   std::string bundle;
   std::vector<std::string> ro, rw, env, allow_host_paths;
   // The daemon places outputs under its own data dir, which a client may not name.

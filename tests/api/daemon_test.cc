@@ -32,6 +32,7 @@
 #include "api/client.h"
 #include "orchestrator/metrics.h"
 #include "support/daemon_process.h"
+#include "support/oci_layout_builder.h"
 #include "support/run_clawcage.h"
 
 namespace clawcage::test {
@@ -1617,8 +1618,15 @@ TEST(DaemonMetrics, StatsOfARunningTask) {
 // restart recovers it, and a tail cut below the journal's head is caught.
 TEST(DaemonAudit, EventsMatchTheSchemaAndTheChainSurvivesACrash) {
   DaemonProcess d;
+  std::string store = d.root() + "/store";
+  auto layout = build_test_layout(d.root() + "/layout", "echo from-image");
+  auto imported = run_clawcage({"image", "import", layout.dir, "--store", store}, 60, false);
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  d.write_config(json{{"image_store", store}}.dump());
   ASSERT_TRUE(d.start());
   Api api(d);
+  ASSERT_FALSE(api.submit({{"id", "au0"}, {"image", "demo:1"}}).is_null());
+  EXPECT_EQ(api.wait("au0").value("result", json::object()).value("exit_code", -1), 0);
   ASSERT_FALSE(
       api.submit({{"id", "au1"}, {"agent", "auditor"}, {"command", sh("exit 4")}}).is_null());
   ASSERT_FALSE(api.submit({{"id", "au2"}, {"command", {"/bin/sleep", "30"}}}).is_null());
@@ -1663,6 +1671,10 @@ TEST(DaemonAudit, EventsMatchTheSchemaAndTheChainSurvivesACrash) {
   }));
   EXPECT_TRUE(has([](const json& e) {
     return e["event"] == "kill" && e["task"] == "au2" && e["by"] == "operator";
+  }));
+  EXPECT_TRUE(has([](const json& e) {
+    return e["event"] == "image" && e["task"] == "au0" && e["image"] == "demo:1" &&
+           e["digest"].get<std::string>().rfind("sha256:", 0) == 0 && e["verified_by"].is_null();
   }));
   EXPECT_TRUE(has([](const json& e) {
     return e["event"] == "rejected" &&
