@@ -11,6 +11,9 @@ void add_run_command(CLI::App& app, int& exit_code);
 void add_gc_command(CLI::App& app, int& exit_code);
 void add_spec_command(CLI::App& app, int& exit_code);
 void add_lifecycle_commands(CLI::App& app, int& exit_code);
+// The cgroup parent of an OCI state root: "clawcage" for the default /run/clawcage (gc's
+// without --root), "clawcage-root-<8 hex of its SHA-256>" for any other.
+std::string oci_cgroup_parent(const std::string& root);
 // Installed as clawcage-runc-TIER, the runtime refuses bundles that ask for a weaker tier.
 void set_runtime_name_tier(const std::string& tier);
 void add_image_command(CLI::App& app, int& exit_code);

@@ -31,6 +31,18 @@
 
 namespace clawcage::cli {
 
+std::string oci_cgroup_parent(const std::string& root) {
+  if (root == kStateRoot) return "clawcage";
+  sha256_ctx ctx;
+  uint8_t md[SHA256_DIGEST_SIZE];
+  sha256_init(&ctx);
+  sha256_update(&ctx, root.size(), reinterpret_cast<const uint8_t*>(root.data()));
+  sha256_digest(&ctx, sizeof md, md);
+  char hex[9];
+  snprintf(hex, sizeof hex, "%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
+  return std::string("clawcage-root-") + hex;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -50,23 +62,8 @@ OciGlobals& globals() {
   return g;
 }
 
-// The cgroup parent of a state root: `clawcage` for the default one (so `clawcage gc` sees
-// those sandboxes), `clawcage-root-<hash>` for any other, which gc never touches.
-std::string cgroup_parent() {
-  const std::string& root = globals().root;
-  if (root == kStateRoot) return "clawcage";
-  sha256_ctx ctx;
-  uint8_t md[SHA256_DIGEST_SIZE];
-  sha256_init(&ctx);
-  sha256_update(&ctx, root.size(), reinterpret_cast<const uint8_t*>(root.data()));
-  sha256_digest(&ctx, sizeof md, md);
-  char hex[9];
-  snprintf(hex, sizeof hex, "%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
-  return std::string("clawcage-root-") + hex;
-}
-
 Result<std::unique_ptr<os::CgroupManager>> cgroups() {
-  return os::CgroupManager::detect("/sys/fs/cgroup", cgroup_parent());
+  return os::CgroupManager::detect("/sys/fs/cgroup", oci_cgroup_parent(globals().root));
 }
 
 std::string now_rfc3339() {

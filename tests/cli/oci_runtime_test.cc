@@ -2,6 +2,7 @@
 // flags and verbs, as containerd's shim and podman call them. Kernel-side checks: pids in the
 // sandbox's cgroup, the freezer's state, fds that reach the payload.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -222,6 +223,37 @@ TEST_F(OciRuntime, InstalledNameSetsTheWeakestTierAndUnsupportedFlagsAreRefused)
   EXPECT_NE(again.out.find("exists"), std::string::npos) << again.out;
   auto version = shell(dir_ + "/clawcage-runc --version");
   EXPECT_NE(version.out.find("clawcage-runc version"), std::string::npos);
+}
+
+// `clawcage gc --root DIR` collects a crashed runtime's sandboxes under that root only (its
+// cgroups live under clawcage-root-<hash>, which a plain `gc` never touches), and spares
+// live ones.
+TEST_F(OciRuntime, GcWithRootCollectsOnlyThatRootsDeadSandboxes) {
+  ASSERT_EQ(detaching(runc() + " create --bundle " + bundle_ + " gc1").rc, 0);
+  ASSERT_EQ(detaching(runc() + " create --bundle " + bundle_ + " gc2").rc, 0);
+  int pid = state("gc1").value("pid", 0);
+  ASSERT_GT(pid, 0);
+  std::string gc = binary() + " gc --root " + root_;
+  auto spared = shell(gc);
+  EXPECT_EQ(spared.rc, 0) << spared.out;
+  EXPECT_EQ(state("gc1").value("status", ""), "created") << "a live sandbox is spared";
+  // gc1's init dies as in a crash: its state and cgroup stay behind.
+  kill(pid, SIGKILL);
+  for (int i = 0; i < 300 && state("gc1").value("status", "") != "stopped"; ++i) {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    usleep(10000);
+  }
+  ASSERT_EQ(state("gc1").value("status", ""), "stopped");
+  auto collected = shell(gc);
+  EXPECT_EQ(collected.rc, 0) << collected.out;
+  EXPECT_NE(collected.out.find("removed gc1"), std::string::npos) << collected.out;
+  EXPECT_EQ(collected.out.find("gc2"), std::string::npos) << collected.out;
+  EXPECT_TRUE(leftover_cgroups("gc1").empty());
+  EXPECT_EQ(shell(runc() + " list -q").out, "gc2\n");
+  auto relative = shell(binary() + " gc --root relative/dir");
+  EXPECT_NE(relative.rc, 0);
+  EXPECT_NE(relative.out.find("--root"), std::string::npos) << relative.out;
 }
 
 }  // namespace

@@ -157,16 +157,25 @@ std::vector<std::string> leftover_cgroups(const std::string& needle) {
   closedir(root);
   hierarchies.push_back("/sys/fs/cgroup");  // pure v2
   for (const auto& h : hierarchies) {
-    std::string parent = h + "/clawcage";
-    DIR* d = opendir(parent.c_str());
-    if (!d) continue;
-    while (dirent* e = readdir(d)) {
-      if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
-      std::string name = e->d_name;
-      if (needle.empty() || name.find(needle) != std::string::npos)
-        out.push_back(parent + "/" + name);
+    // clawcage/ and the OCI runtime's clawcage-root-<hash>/ parents.
+    std::vector<std::string> parents = {h + "/clawcage"};
+    if (DIR* top = opendir(h.c_str())) {
+      while (dirent* e = readdir(top))
+        if (std::string(e->d_name).rfind("clawcage-root-", 0) == 0)
+          parents.push_back(h + "/" + e->d_name);
+      closedir(top);
     }
-    closedir(d);
+    for (const auto& parent : parents) {
+      DIR* d = opendir(parent.c_str());
+      if (!d) continue;
+      while (dirent* e = readdir(d)) {
+        if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+        std::string name = e->d_name;
+        if (needle.empty() || name.find(needle) != std::string::npos)
+          out.push_back(parent + "/" + name);
+      }
+      closedir(d);
+    }
   }
   return out;
 }

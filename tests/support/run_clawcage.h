@@ -26,7 +26,8 @@ RunOutput run_clawcage(std::vector<std::string> args, int timeout_s = 60, bool w
 pid_t start_clawcage(const std::vector<std::string>& args,
                      const std::string& output_path = "/dev/null");
 
-// Every directory under <hierarchy>/clawcage/ whose name contains `needle`, in any hierarchy.
+// Every directory under <hierarchy>/clawcage/ (and clawcage-root-*/) whose name contains
+// `needle`, in any hierarchy.
 std::vector<std::string> leftover_cgroups(const std::string& needle = "");
 // mountinfo lines of this process mentioning needle.
 std::vector<std::string> leftover_mounts(const std::string& needle);
