@@ -12,6 +12,7 @@ packages=(build-essential cmake ninja-build pkg-config clang-format
           libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
           libgtest-dev libgmock-dev busybox-static file
           python3-jsonschema   # validates audit events against share/audit.schema.json in tests
+          python3-yaml         # reads deploy/kubernetes manifests in tests
           chromium)            # loads the daemon's web page in the tests
 # npm builds the web page's chart library (web/package-lock.json); any npm will do.
 command -v npm >/dev/null || packages+=(npm)
@@ -26,18 +27,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Prometheus's server and promtool, for the metrics tests: unpacked from Debian's package
-# into a cache, not installed, so no service is enabled on the host.
+# Tools for the tests, unpacked from Debian's packages into a cache, not installed, so no
+# service is enabled on the host: Prometheus's server and promtool (metrics tests), and
+# containerd (it checks deploy/kubernetes/containerd-clawcage.toml).
 tools=/var/cache/clawcage/tools
-if [ ! -x "$tools/prometheus/usr/bin/promtool" ]; then
-  echo "setup: unpacking Debian's prometheus into $tools/prometheus"
-  scratch=$(mktemp -d)
-  (cd "$scratch" && apt-get download -qq -o APT::Sandbox::User=root prometheus >/dev/null)
-  mkdir -p "$tools"
-  rm -rf "$tools/prometheus"
-  dpkg-deb -x "$scratch"/prometheus_*.deb "$tools/prometheus"
-  rm -rf "$scratch"
-fi
+for pkg in prometheus containerd; do
+  if [ ! -x "$tools/$pkg/usr/bin/$pkg" ]; then
+    echo "setup: unpacking Debian's $pkg into $tools/$pkg"
+    scratch=$(mktemp -d)
+    (cd "$scratch" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null)
+    mkdir -p "$tools"
+    rm -rf "$tools/$pkg"
+    dpkg-deb -x "$scratch"/"${pkg}"_*.deb "$tools/$pkg"
+    rm -rf "$scratch"
+  fi
+done
 
 # The web page's front-end packages, from the npm registry, pinned by web/package-lock.json;
 # CMake embeds the built files in the binary (the page needs no network at run time).
