@@ -6,13 +6,11 @@
 // fail with a message naming them, never silently.
 #include <dirent.h>
 #include <fcntl.h>
-#include <nettle/sha2.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
+#include "base/hash.h"
+#include "base/time_format.h"
 #include "cli/commands.h"
 #include "engine/sandbox.h"
 #include "linux/cgroup.h"
@@ -33,14 +33,7 @@ namespace clawcage::cli {
 
 std::string oci_cgroup_parent(const std::string& root) {
   if (root == kStateRoot) return "clawcage";
-  sha256_ctx ctx;
-  uint8_t md[SHA256_DIGEST_SIZE];
-  sha256_init(&ctx);
-  sha256_update(&ctx, root.size(), reinterpret_cast<const uint8_t*>(root.data()));
-  sha256_digest(&ctx, sizeof md, md);
-  char hex[9];
-  snprintf(hex, sizeof hex, "%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
-  return std::string("clawcage-root-") + hex;
+  return "clawcage-root-" + sha256_hex(root).substr(0, 8);
 }
 
 namespace {
@@ -66,28 +59,17 @@ Result<std::unique_ptr<os::CgroupManager>> cgroups() {
   return os::CgroupManager::detect("/sys/fs/cgroup", oci_cgroup_parent(globals().root));
 }
 
-std::string now_rfc3339() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[48];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
-  return buf;
-}
-
 // A line in --log, in runc's formats: {"level","msg","time"} or logfmt.
 void log_line(const char* level, const std::string& msg) {
   const OciGlobals& g = globals();
   if (g.log.empty()) return;
   std::string line;
   if (g.log_format == "json") {
-    line = json{{"level", level}, {"msg", msg}, {"time", now_rfc3339()}}.dump(
+    line = json{{"level", level}, {"msg", msg}, {"time", rfc3339_utc_now(9)}}.dump(
                -1, ' ', false, json::error_handler_t::replace) +
            "\n";
   } else {
-    line = "time=\"" + now_rfc3339() + "\" level=" + level +
+    line = "time=\"" + rfc3339_utc_now(9) + "\" level=" + level +
            " msg=" + json(msg).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   int fd = ::open(g.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

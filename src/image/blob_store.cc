@@ -9,21 +9,12 @@
 #include <cstdio>
 
 #include "base/files.h"
+#include "base/hash.h"
 #include "base/unique_fd.h"
 
 namespace clawcage::image {
 
 namespace {
-
-std::string to_hex(const uint8_t* bytes, size_t n) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += kHex[bytes[i] >> 4];
-    out += kHex[bytes[i] & 15];
-  }
-  return out;
-}
 
 // Hashes everything read from `in`, copying it to `out` when out >= 0.
 Result<Digest> hash_stream(int in, int out, uint64_t max_bytes, const std::string& what) {

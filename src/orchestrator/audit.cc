@@ -1,9 +1,7 @@
 #include "orchestrator/audit.h"
 
 #include <fcntl.h>
-#include <nettle/sha2.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,38 +9,14 @@
 #include <sstream>
 
 #include "base/files.h"
+#include "base/hash.h"
+#include "base/time_format.h"
 
 namespace clawcage::orchestrator {
 
 namespace {
 
 using nlohmann::json;
-
-std::string sha256_hex(const std::string& data) {
-  sha256_ctx ctx;
-  uint8_t md[SHA256_DIGEST_SIZE];
-  sha256_init(&ctx);
-  sha256_update(&ctx, data.size(), reinterpret_cast<const uint8_t*>(data.data()));
-  sha256_digest(&ctx, sizeof md, md);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : md) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
-}
-
-std::string rfc3339_now() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[40];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
-  return buf;
-}
 
 std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -131,7 +105,7 @@ Result<void> AuditLog::rotate() {
 Result<void> AuditLog::append(json event) {
   if (rotate_bytes_ && size_ >= rotate_bytes_) TRY(rotate());
   event["seq"] = head_.seq + 1;
-  event["time"] = rfc3339_now();
+  event["time"] = rfc3339_utc_now(3);
   event["prev"] = head_.hash;
   std::string hash = audit_hash(event);
   event["hash"] = hash;

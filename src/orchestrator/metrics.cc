@@ -1,6 +1,6 @@
 #include "orchestrator/metrics.h"
 
-#include <nettle/sha2.h>
+#include "base/hash.h"
 
 #include <cmath>
 #include <cstdio>
@@ -203,13 +203,7 @@ std::string BoundedLabels::label(const std::string& name) {
   auto it = labels_.find(name);
   if (it != labels_.end()) return it->second;
   if (labels_.size() >= cap_) return "other";
-  sha256_ctx ctx;
-  uint8_t md[SHA256_DIGEST_SIZE];
-  sha256_init(&ctx);
-  sha256_update(&ctx, name.size(), reinterpret_cast<const uint8_t*>(name.data()));
-  sha256_digest(&ctx, sizeof md, md);
-  char hex[9];
-  snprintf(hex, sizeof hex, "%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
+  std::string hex = sha256_hex(name).substr(0, 8);
   labels_[name] = hex;
   return hex;
 }

@@ -1556,29 +1556,13 @@ TEST(DaemonMetrics, ExitCausesCreatesAndDeletesAreCountedExactly) {
   // promtool (Debian's prometheus package) checks the exposition, lint included.
   std::string file = make_temp_dir("metrics") + "/metrics.txt";
   std::ofstream(file) << m;
-  std::string out;
   // scripts/setup.sh unpacks it there.
   const std::string promtool = "/var/cache/clawcage/tools/prometheus/usr/bin/promtool";
   ASSERT_EQ(access(promtool.c_str(), X_OK), 0) << promtool << ": run scripts/setup.sh";
-  FILE* p = popen((promtool + " check metrics < " + file + " 2>&1").c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  int rc = pclose(p);
-  EXPECT_EQ(rc, 0) << out;
-  EXPECT_EQ(out, "") << "promtool warnings:\n" << out;
+  auto checked = run_shell(promtool + " check metrics < " + file + " 2>&1");
+  EXPECT_EQ(checked.exit_code, 0) << checked.out;
+  EXPECT_EQ(checked.out, "") << "promtool warnings:\n" << checked.out;
   expect_no_leftovers(d);
-}
-
-std::string run_shell(const std::string& command, int* rc) {
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
 }
 
 TEST(DaemonMetrics, StatsOfARunningTask) {
@@ -1641,8 +1625,9 @@ TEST(DaemonAudit, EventsMatchTheSchemaAndTheChainSurvivesACrash) {
 
   std::string verify =
       binary() + " audit verify --log " + d.audit_log() + " --data-dir " + d.data_dir();
-  int rc = -1;
-  std::string out = run_shell(verify, &rc);
+  RunOutput v = run_shell(verify + " 2>&1");
+  int rc = v.exit_code;
+  std::string out = v.out;
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("ok: "), std::string::npos) << out;
 
@@ -1691,9 +1676,10 @@ TEST(DaemonAudit, EventsMatchTheSchemaAndTheChainSurvivesACrash) {
                            "for line in open(sys.argv[2]):\n"
                            "    v.validate(json.loads(line)); n += 1\n"
                            "print('valid', n)\n";
-  out = run_shell("/usr/bin/python3 " + script + " " + std::string(CLAWCAGE_SOURCE_DIR) +
-                      "/share/audit.schema.json " + d.audit_log(),
-                  &rc);
+  v = run_shell("/usr/bin/python3 " + script + " " + std::string(CLAWCAGE_SOURCE_DIR) +
+                "/share/audit.schema.json " + d.audit_log() + " 2>&1");
+  rc = v.exit_code;
+  out = v.out;
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(out, "valid " + std::to_string(events.size()) + "\n");
 
@@ -1706,14 +1692,18 @@ TEST(DaemonAudit, EventsMatchTheSchemaAndTheChainSurvivesACrash) {
     std::ofstream torn(d.audit_log(), std::ios::app);
     torn << R"({"event":"state","seq":)";
   }
-  out = run_shell(verify, &rc);
+  v = run_shell(verify + " 2>&1");
+  rc = v.exit_code;
+  out = v.out;
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("incomplete last line"), std::string::npos) << out;
   ASSERT_TRUE(d.start());
   api.call("POST", "/v1/tasks/au3/kill");
   api.wait("au3");
   ASSERT_TRUE(d.stop());
-  out = run_shell(verify, &rc);
+  v = run_shell(verify + " 2>&1");
+  rc = v.exit_code;
+  out = v.out;
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(out.find("incomplete"), std::string::npos) << out;
   std::string log_text = read_text(d.audit_log());
@@ -1729,7 +1719,9 @@ TEST(DaemonAudit, EventsMatchTheSchemaAndTheChainSurvivesACrash) {
     std::ofstream cut(d.audit_log(), std::ios::trunc);
     for (size_t i = 0; i + 3 < lines.size(); ++i) cut << lines[i] << "\n";
   }
-  out = run_shell(verify, &rc);
+  v = run_shell(verify + " 2>&1");
+  rc = v.exit_code;
+  out = v.out;
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("truncated tail"), std::string::npos) << out;
   expect_no_leftovers(d);

@@ -1,11 +1,8 @@
 // The daemon's metrics as an operator sees them: scraped by a real Prometheus server (Debian's,
 // unpacked by scripts/setup.sh) over the daemon's TCP metrics listener, and queried through
 // Prometheus's HTTP API with PromQL.
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,18 +28,6 @@ namespace {
 using json = nlohmann::json;
 
 const std::string kPrometheus = "/var/cache/clawcage/tools/prometheus/usr/bin/prometheus";
-
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
 
 size_t append(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
@@ -77,7 +62,7 @@ class PrometheusServer {
  public:
   bool start(const std::string& target) {
     dir_ = make_temp_dir("prometheus");
-    port_ = free_port();
+    port_ = free_loopback_port();
     std::ofstream(dir_ + "/prometheus.yml")
         << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         << "scrape_configs:\n  - job_name: clawcage\n    static_configs:\n"
@@ -141,7 +126,7 @@ std::vector<std::string> sh(const std::string& script) {
 
 TEST(MetricsScrape, PrometheusCountsEveryEndingByCause) {
   ASSERT_EQ(access(kPrometheus.c_str(), X_OK), 0) << kPrometheus << ": run scripts/setup.sh";
-  int metrics_port = free_port();
+  int metrics_port = free_loopback_port();
   std::string target = "127.0.0.1:" + std::to_string(metrics_port);
   DaemonProcess d;
   d.write_config(json{{"metrics_listen", target}}.dump());

@@ -1,9 +1,6 @@
 // The daemon's live page, loaded in headless Chromium (Debian's) from the metrics listener
 // while tasks run: the figures it draws are the ones the API reports, and a screenshot is
 // kept in <build>/test-artifacts/web-page.png.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,39 +20,18 @@ namespace {
 
 using json = nlohmann::json;
 
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-std::string shell(const std::string& command) {
-  std::string out;
-  FILE* p = popen((command + " 2>/dev/null").c_str(), "r");
-  if (!p) return out;
-  char buf[65536];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
 // Headless Chromium, as root (no sandbox), letting the page's timers run 6 s of virtual time.
 std::string chromium(const std::string& args, const std::string& url) {
-  return shell(
-      "timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run "
-      "--user-data-dir=$(mktemp -d) --virtual-time-budget=6000 " +
-      args + " " + url);
+  return run_shell(
+             "timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run "
+             "--user-data-dir=$(mktemp -d) --virtual-time-budget=6000 " +
+             args + " " + url + " 2>/dev/null")
+      .out;
 }
 
 TEST(WebPage, ChartsShowWhatTheApiReports) {
   ASSERT_EQ(access("/usr/bin/chromium", X_OK), 0) << "chromium: run scripts/setup.sh";
-  std::string listen = "127.0.0.1:" + std::to_string(free_port());
+  std::string listen = "127.0.0.1:" + std::to_string(free_loopback_port());
   DaemonProcess d;
   d.write_config(json{{"metrics_listen", listen}}.dump());
   ASSERT_TRUE(d.start());

@@ -27,14 +27,8 @@ struct Shell {
 };
 
 Shell shell(const std::string& command) {
-  Shell s;
-  FILE* p = popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
-  if (!p) return s;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) s.out.append(buf, n);
-  int st = pclose(p);
-  s.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return s;
+  RunOutput r = run_shell("timeout 60 " + command + " 2>&1");
+  return {r.exit_code, r.out};
 }
 
 class OciRuntime : public ::testing::Test {

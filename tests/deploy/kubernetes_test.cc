@@ -20,13 +20,9 @@ const std::string kDir = std::string(CLAWCAGE_SOURCE_DIR) + "/deploy/kubernetes"
 const std::string kContainerd = "/var/cache/clawcage/tools/containerd/usr/bin/containerd";
 
 int run(const std::string& command, std::string& out) {
-  out.clear();
-  FILE* p = popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  RunOutput r = run_shell("timeout 60 " + command + " 2>&1");
+  out = r.out;
+  return r.exit_code;
 }
 
 TEST(DeployKubernetes, RuntimeClassesAndContainerdRuntimesMatch) {

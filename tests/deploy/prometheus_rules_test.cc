@@ -20,12 +20,9 @@ const std::string kPromtool = "/var/cache/clawcage/tools/prometheus/usr/bin/prom
 const std::string kDeploy = std::string(CLAWCAGE_SOURCE_DIR) + "/deploy";
 
 int run(const std::string& command, std::string& out) {
-  out.clear();
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  return pclose(p);
+  RunOutput r = run_shell(command + " 2>&1");
+  out = r.out;
+  return r.exit_code;
 }
 
 TEST(DeployPrometheus, PromtoolAcceptsConfigRulesAndAlertTests) {

@@ -1,9 +1,12 @@
 #include "support/run_clawcage.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -145,6 +148,29 @@ pid_t start_clawcage(const std::vector<std::string>& args, const std::string& ou
   argv.push_back(nullptr);
   execv(bin.c_str(), argv.data());
   _exit(126);
+}
+
+RunOutput run_shell(const std::string& command) {
+  RunOutput r;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return r;
+  char buf[65536];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  int st = pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+int free_loopback_port() {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
 }
 
 std::vector<std::string> leftover_cgroups(const std::string& needle) {

@@ -26,6 +26,12 @@ RunOutput run_clawcage(std::vector<std::string> args, int timeout_s = 60, bool w
 pid_t start_clawcage(const std::vector<std::string>& args,
                      const std::string& output_path = "/dev/null");
 
+// Runs `command` with /bin/sh and returns its stdout (redirect stderr in the command to have
+// it too) and exit code (-1 if it did not exit). Nothing it starts may keep that output open.
+RunOutput run_shell(const std::string& command);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_loopback_port();
+
 // Every directory under <hierarchy>/clawcage/ (and clawcage-root-*/) whose name contains
 // `needle`, in any hierarchy.
 std::vector<std::string> leftover_cgroups(const std::string& needle = "");
