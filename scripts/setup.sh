@@ -11,6 +11,8 @@ packages=(build-essential cmake ninja-build pkg-config clang-format
           libseccomp-dev nlohmann-json3-dev libcli11-dev libarchive-dev nettle-dev
           libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
           libgtest-dev libgmock-dev busybox-static file
+          libgpgme-dev libssl-dev   # image signatures: GPG simple signing, sigstore keys
+          skopeo umoci gnupg        # image tests: real tools write the archives and signatures
           python3-jsonschema   # validates audit events against share/audit.schema.json in tests
           python3-yaml         # reads deploy/kubernetes manifests in tests
           chromium)            # loads the daemon's web page in the tests

@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include "base/files.h"
 #include <ftw.h>
 
@@ -108,6 +109,16 @@ std::string trim(const std::string& s) {
   if (b == std::string::npos) return "";
   size_t e = s.find_last_not_of(" \t\r\n");
   return s.substr(b, e - b + 1);
+}
+
+std::string base_dir_of(const std::string& file) {
+  size_t slash = file.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : file.substr(0, slash);
+  char* real = realpath(dir.c_str(), nullptr);
+  if (!real) return dir;
+  std::string out(real);
+  free(real);
+  return out;
 }
 
 }  // namespace clawcage

@@ -24,5 +24,7 @@ bool path_exists(const std::string& path);
 // rm -rf that neither follows symlinks nor crosses mounts; best effort.
 void remove_tree(const std::string& path);
 std::string trim(const std::string& s);
+// The absolute, symlink-free directory holding `file` (for paths relative to a config file).
+std::string base_dir_of(const std::string& file);
 
 }  // namespace clawcage

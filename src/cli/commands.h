@@ -17,6 +17,8 @@ std::string oci_cgroup_parent(const std::string& root);
 // Installed as clawcage-runc-TIER, the runtime refuses bundles that ask for a weaker tier.
 void set_runtime_name_tier(const std::string& tier);
 void add_image_command(CLI::App& app, int& exit_code);
+// image sign | verify (src/cli/image_trust.cc).
+void add_image_trust_commands(CLI::App* image, int& exit_code);
 void add_audit_command(CLI::App& app, int& exit_code);
 // submit, ps, logs, wait, cancel, rm: clients of `clawcage daemon` (src/api/client.h).
 void add_task_verbs(CLI::App& app, int& exit_code);

@@ -1,5 +1,6 @@
 // clawcage image: import OCI layouts into the store, list what is there.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -13,18 +14,35 @@ void add_image_command(CLI::App& app, int& exit_code) {
   auto store = std::make_shared<std::string>(image::kDefaultStore);
   auto dir = std::make_shared<std::string>();
   auto name = std::make_shared<std::string>();
-  CLI::App* img = app.add_subcommand("image", "images: import, ls, inspect, rm, prune");
+  CLI::App* img =
+      app.add_subcommand("image", "images: import, ls, inspect, rm, prune, sign, verify");
   img->require_subcommand(1);
   CLI::App* imp = img->add_subcommand(
-      "import", "import an OCI image layout directory or an oci-archive (blobs verified)");
-  imp->add_option("layout", *dir, "OCI image layout directory, or an oci-archive tar")->required();
+      "import",
+      "import an OCI layout, an oci-archive, a docker-archive or a skopeo dir: copy (blobs "
+      "verified, dir: signatures kept)");
+  imp->add_option("source", *dir,
+                  "OCI image layout directory, oci-archive or docker-archive tar, or dir:PATH")
+      ->required();
   imp->add_option("--name", *name, "name:tag for its one image (default: its ref name)");
   imp->add_option("--store", *store, "image store directory");
   imp->callback([=, &exit_code] {
     image::ImageStore s(*store);
     struct stat st;
-    bool file = ::stat(dir->c_str(), &st) == 0 && S_ISREG(st.st_mode);
-    auto r = file ? s.import_archive(*dir, *name) : s.import_layout(*dir, *name);
+    std::string path = dir->rfind("dir:", 0) == 0 ? dir->substr(4) : *dir;
+    bool file = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    bool skopeo_dir = !file && (path != *dir || (!::access((path + "/manifest.json").c_str(), F_OK) &&
+                                                 ::access((path + "/oci-layout").c_str(), F_OK)));
+    Result<std::vector<image::ImportedImage>> r = std::vector<image::ImportedImage>{};
+    if (skopeo_dir) {
+      auto one = s.import_dir(path, *name);
+      if (one)
+        r = std::vector<image::ImportedImage>{*one};
+      else
+        r = std::move(one).error();
+    } else {
+      r = file ? s.import_archive(path, *name) : s.import_layout(path, *name);
+    }
     if (!r) {
       std::cerr << "clawcage image import: " << r.error().message() << "\n";
       exit_code = 1;
@@ -85,6 +103,7 @@ void add_image_command(CLI::App& app, int& exit_code) {
     std::cout << "prune: " << *r << " blobs removed\n";
     exit_code = 0;
   });
+  add_image_trust_commands(img, exit_code);
   CLI::App* ls = img->add_subcommand("ls", "list named images");
   ls->add_option("--store", *store, "image store directory");
   ls->callback([=, &exit_code] {

@@ -19,7 +19,7 @@ namespace clawcage::cli {
 
 namespace {
 
-int run(policy::TaskRequest& f) {
+int run(policy::TaskRequest& f, const std::string& trust_path) {
   std::vector<std::string> controls;
   std::string tier;
   int64_t timeout_ms = 0, grace_ms = 2000;
@@ -41,6 +41,16 @@ int run(policy::TaskRequest& f) {
     auto t = spec::parse_duration_ms(f.timeout, "--timeout");
     if (!t) return fail(t.error(), f.task);
     timeout_ms = *t;
+  }
+  std::optional<policy::TrustPolicy> trust;
+  std::string trust_file = trust_path;
+  if (trust_file.empty() && path_exists(policy::kDefaultTrustPolicy))
+    trust_file = policy::kDefaultTrustPolicy;
+  if (!trust_file.empty() && trust_file != "none") {
+    auto t = policy::TrustPolicy::load(trust_file);
+    if (!t) return fail(std::move(t).error().add_context("while loading --trust-policy"), f.task);
+    trust = std::move(*t);
+    f.trust = &*trust;
   }
   auto g = spec::parse_duration_ms(f.kill_grace, "--kill-grace");
   if (!g) return fail(g.error(), f.task);
@@ -80,6 +90,8 @@ int run(policy::TaskRequest& f) {
   os::reap_children(2000);
   rec.tier = tier;
   rec.controls = controls;
+  rec.image_digest = f.image_digest;
+  if (f.trust_decision) rec.trust_json = policy::trust_decision_json(*f.trust_decision);
   if (sfd >= 0) close(sfd);
   if (rec.cause == engine::ExitCause::spawn_failed) {
     std::cerr << "clawcage run: " << rec.error << "\n";
@@ -102,7 +114,11 @@ int run(policy::TaskRequest& f) {
 
 void add_run_command(CLI::App& app, int& exit_code) {
   auto f = std::make_shared<policy::TaskRequest>();
+  auto trust = std::make_shared<std::string>();
   CLI::App* c = app.add_subcommand("run", "run one task in a fresh sandbox and wait for it");
+  c->add_option("--trust-policy", *trust,
+                "trust policy: tier routing, image signatures, volume rules (default "
+                "/etc/clawcage/trust.json if it exists; \"none\" for none)");
   c->add_option("--isolate", f->isolate, "tier: chroot, container (default) or strict")
       ->each([f](const std::string&) { f->isolate_given = true; });
   c->add_option("--task", f->task, "task name (names its cgroup and records)");
@@ -137,9 +153,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");
   one_value_per_use(c);
-  c->callback([f, &exit_code]() {
+  c->callback([f, trust, &exit_code]() {
     for (const auto& a : trailing_command()) f->command.push_back(a);
-    exit_code = run(*f);
+    exit_code = run(*f, *trust);
   });
 }
 

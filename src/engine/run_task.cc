@@ -161,6 +161,11 @@ std::string record_to_json(const TaskRecord& r) {
   if (!r.error.empty()) j["error"] = r.error;
   if (!r.cleanup_error.empty()) j["cleanup_error"] = r.cleanup_error;
   if (!r.warnings.empty()) j["warnings"] = r.warnings;
+  if (!r.image_digest.empty()) j["image_digest"] = r.image_digest;
+  if (!r.trust_json.empty()) {
+    auto trust = nlohmann::json::parse(r.trust_json, nullptr, false);
+    if (!trust.is_discarded()) j["trust"] = std::move(trust);
+  }
   return j.dump();
 }
 

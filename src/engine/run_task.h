@@ -34,6 +34,8 @@ struct TaskRecord {
   std::vector<std::string> controls;
   std::string cleanup_error;          // non-empty if anything could not be removed
   std::vector<std::string> warnings;  // best-effort controls this kernel could not apply
+  std::string image_digest;           // the manifest mounted, when the task ran an image
+  std::string trust_json;             // the trust policy's decision (JSON), if one applied
 };
 
 TaskRecord run_task(os::CgroupManager& cgroups, CreateOptions options,

@@ -1,5 +1,6 @@
 #include "image/store.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -93,6 +94,79 @@ Result<std::vector<ImportedImage>> ImageStore::import_layout(const std::string& 
   return out;
 }
 
+Result<ImportedImage> ImageStore::import_dir(const std::string& dir, const std::string& name) {
+  TRY(init());
+  if (!path_exists(dir + "/manifest.json"))
+    return make_error("import", dir, "no manifest.json: not a skopeo dir: copy");
+  auto version = read_file(dir + "/version");
+  if (version && trim(*version).rfind("Directory Transport Version: 1.", 0) != 0)
+    return make_error("import", dir + "/version", "unsupported dir: version " + trim(*version));
+  TRY_ASSIGN(UniqueFd mfd, open_file(dir + "/manifest.json", O_RDONLY | O_CLOEXEC));
+  TRY_ASSIGN(Digest manifest_digest, sha256_of_fd(mfd.get()));
+  bool had_manifest = blobs_.has(manifest_digest);
+  auto imported = [&]() -> Result<ImportedImage> {
+    TRY(blobs_.put_file(dir + "/manifest.json", manifest_digest).context("importing the manifest"));
+    Descriptor desc{"", manifest_digest, -1};
+    TRY_ASSIGN(Manifest manifest, read_manifest(blobs_, desc));
+    std::vector<Descriptor> blobs = manifest.layers;
+    blobs.insert(blobs.begin(), manifest.config);
+    for (const auto& b : blobs) {
+      if (blobs_.has(b.digest)) continue;
+      auto put = blobs_.put_file(dir + "/" + b.digest.hex, b.digest);
+      if (!put) return std::move(put).error().add_context("importing blob " + b.digest.str());
+    }
+    for (int i = 1; i < 1000; ++i) {
+      std::string path = dir + "/signature-" + std::to_string(i);
+      if (!path_exists(path)) break;
+      TRY_ASSIGN(std::string blob, read_file(path));
+      TRY(add_signature(manifest_digest, blob).context("importing " + path));
+    }
+    return ImportedImage{name, desc};
+  }();
+  if (!imported) {
+    if (!had_manifest) (void)blobs_.remove(manifest_digest);
+    return imported;
+  }
+  if (!name.empty()) {
+    auto names = refs();
+    names[name] = manifest_digest.str();
+    TRY(save_refs(names));
+  }
+  return imported;
+}
+
+Result<std::vector<std::string>> ImageStore::signatures(const Digest& manifest) const {
+  std::vector<std::string> out;
+  std::string dir = root_ + "/signatures/" + manifest.hex;
+  for (int i = 1; i < 1000; ++i) {
+    std::string path = dir + "/signature-" + std::to_string(i);
+    if (!path_exists(path)) break;
+    TRY_ASSIGN(std::string blob, read_file(path));
+    out.push_back(std::move(blob));
+  }
+  return out;
+}
+
+Result<std::string> ImageStore::add_signature(const Digest& manifest, const std::string& blob) const {
+  if (blob.empty()) return make_error("store signature", manifest.str(), "empty signature");
+  std::string dir = root_ + "/signatures/" + manifest.hex;
+  TRY(make_dirs(dir, 0755));
+  TRY_ASSIGN(auto existing, signatures(manifest));
+  for (size_t i = 0; i < existing.size(); ++i)
+    if (existing[i] == blob) return "signature-" + std::to_string(i + 1);
+  std::string name = "signature-" + std::to_string(existing.size() + 1);
+  std::string tmp = dir + "/." + name + ".tmp";
+  TRY(create_file(tmp, blob, 0644));
+  // No replace: two writers racing for one number cannot overwrite each other's signature.
+  if (renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, (dir + "/" + name).c_str(), RENAME_NOREPLACE) !=
+      0) {
+    Error e = system_error("store signature", dir + "/" + name);
+    unlink(tmp.c_str());
+    return e;
+  }
+  return name;
+}
+
 Result<Descriptor> ImageStore::resolve(const std::string& reference) const {
   std::string ref = reference;
   if (!ref.empty() && ref.front() == '@') ref = ref.substr(1);
@@ -128,13 +202,18 @@ Result<size_t> ImageStore::prune() {
     needed.insert(m->config.digest.hex);
     for (const auto& l : m->layers) needed.insert(l.digest.hex);
   }
+  std::error_code ec_sig;
   size_t removed = 0;
   for (const auto& d : blobs_.list()) {
     if (needed.count(d.hex)) continue;
     TRY(blobs_.remove(d));
     ++removed;
   }
-  // Cached rootfs directories of manifests no name points to.
+  // Signatures and cached rootfs directories of manifests no name points to.
+  for (const auto& entry : std::filesystem::directory_iterator(root_ + "/signatures", ec_sig)) {
+    std::string hex = entry.path().filename();
+    if (!manifests.count(hex)) std::filesystem::remove_all(entry.path(), ec_sig);
+  }
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(root_ + "/rootfs", ec)) {
     std::string hex = entry.path().filename();

@@ -1,6 +1,7 @@
 // clawcage's image store: blobs (verified, content-addressed), names, and unpacked rootfs
 // directories cached by manifest digest. Layout:
 //   <root>/blobs/sha256/<hex>   <root>/refs.json   <root>/rootfs/<manifest hex>/
+//   <root>/signatures/<manifest hex>/signature-N   (containers/image's blob formats)
 #pragma once
 
 #include <map>
@@ -36,6 +37,16 @@ class ImageStore {
   // `docker save` / `podman save` archive (docker-archive) is converted to a layout first.
   Result<std::vector<ImportedImage>> import_archive(const std::string& archive,
                                                     const std::string& name);
+  // Imports a `skopeo copy ... dir:PATH` directory: manifest.json, blobs named by their hex
+  // digest (each verified), and its signature-1, signature-2, ... files, kept with the
+  // manifest digest so they are checked at every task start. `name` is required (a dir:
+  // copy carries no name) unless empty names are wanted (use by digest).
+  Result<ImportedImage> import_dir(const std::string& dir, const std::string& name);
+  // The stored signature blobs of a manifest, in order (none: an empty list).
+  Result<std::vector<std::string>> signatures(const Digest& manifest) const;
+  // Stores one more signature blob for a manifest (an identical one is not stored twice);
+  // returns its file name ("signature-2").
+  Result<std::string> add_signature(const Digest& manifest, const std::string& blob) const;
   // "name:tag" from refs.json, or "@sha256:<hex>" / "sha256:<hex>" of a stored manifest.
   Result<Descriptor> resolve(const std::string& reference) const;
   std::map<std::string, std::string> refs() const;  // name → manifest digest

@@ -82,6 +82,8 @@ Result<DaemonConfig> parse_config(const std::string& text) {
       TRY_ASSIGN(c.cgroup_parent, get_string(v, key));
     } else if (key == "image_store") {
       TRY_ASSIGN(c.image_store, get_string(v, key));
+    } else if (key == "trust_policy") {
+      TRY_ASSIGN(c.trust_policy, get_string(v, key));
     } else if (key == "default_tier") {
       TRY_ASSIGN(c.default_tier, get_string(v, key));
       TRY(spec::parse_tier(c.default_tier).context("in default_tier"));

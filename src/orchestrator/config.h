@@ -26,6 +26,9 @@ struct DaemonConfig {
   std::string cgroup_parent = "clawcaged";            // <hierarchy>/<parent>/<task id>
   std::string image_store;                            // "" = the default store
   std::string default_tier = "container";
+  // The trust policy (policy/trust_policy.h): tier routing, image signatures, volume rules.
+  // "" = none (no signature checks; the request's or the default tier).
+  std::string trust_policy;
   int64_t default_deadline_ms = 3600 * 1000;
   int64_t max_deadline_ms = 24 * 3600 * 1000;
   int64_t kill_grace_ms = 2000;

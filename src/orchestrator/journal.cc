@@ -9,7 +9,7 @@ namespace clawcage::orchestrator {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Created in one transaction when the database is new (user_version 0).
 constexpr const char* kSchema = R"sql(
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   pid_start_time INTEGER,
   kill_requested_by TEXT,
   result TEXT,
-  stuck INTEGER NOT NULL DEFAULT 0
+  stuck INTEGER NOT NULL DEFAULT 0,
+  trust TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks(state, seq);
 CREATE INDEX IF NOT EXISTS tasks_by_agent ON tasks(agent, seq);
@@ -43,13 +44,19 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_task ON events(task_id, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
+)sql";
+
+// Version 1 → 2: the trust decision of a task (tier routing, verifying keys) as JSON.
+constexpr const char* kMigrateTo2 = R"sql(
+ALTER TABLE tasks ADD COLUMN trust TEXT;
+PRAGMA user_version = 2;
 )sql";
 
 // The columns of a task, in the order bind_task binds them (?1..?16) and read_task reads them.
 #define CC_TASK_COLUMNS                                                                      \
   "id, agent, seq, state, request, tier, submitted_at, admitted_at, started_at, exited_at, " \
-  "reaped_at, pid, pid_start_time, kill_requested_by, result, stuck"
+  "reaped_at, pid, pid_start_time, kill_requested_by, result, stuck, trust"
 
 // meta keys
 constexpr const char* kLastSeqKey = "last_seq";  // the largest seq of a removed task
@@ -139,6 +146,7 @@ int bind_task(sqlite3_stmt* s, const Task& t) {
   keep(bind_text_or_null(s, 14, t.kill_requested_by));
   keep(t.result ? bind_text(s, 15, result_to_json(*t.result)) : sqlite3_bind_null(s, 15));
   keep(sqlite3_bind_int(s, 16, t.stuck ? 1 : 0));
+  keep(bind_text_or_null(s, 17, t.trust_json));
   return rc;
 }
 
@@ -176,6 +184,7 @@ Result<Task> read_task(sqlite3_stmt* s, const std::string& path) {
     t.result = std::move(*result);
   }
   t.stuck = sqlite3_column_int(s, 15) != 0;
+  t.trust_json = column_text(s, 16);
   return t;
 }
 
@@ -226,12 +235,12 @@ struct Journal::Statements {
         {&rollback_to, "ROLLBACK TO journal_op"},
         {&insert, "INSERT INTO tasks (" CC_TASK_COLUMNS
                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                  "?16)"},
+                  "?16, ?17)"},
         {&update,
          "UPDATE tasks SET agent = ?2, seq = ?3, state = ?4, request = ?5, tier = ?6, "
          "submitted_at = ?7, admitted_at = ?8, started_at = ?9, exited_at = ?10, reaped_at = ?11, "
-         "pid = ?12, pid_start_time = ?13, kill_requested_by = ?14, result = ?15, stuck = ?16 "
-         "WHERE id = ?1"},
+         "pid = ?12, pid_start_time = ?13, kill_requested_by = ?14, result = ?15, stuck = ?16, "
+         "trust = ?17 WHERE id = ?1"},
         {&append_event, "INSERT INTO events (task_id, state, at, detail) VALUES (?1, ?2, ?3, ?4)"},
         {&get, select + " WHERE id = ?1"},
         {&list[0], select + newest},
@@ -333,7 +342,10 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, Sync syn
   if (exec(j->db_, "BEGIN IMMEDIATE") != SQLITE_OK) return j->error("create schema in");
   version.clear();
   rc = exec(j->db_, "PRAGMA user_version", &version);
-  if (rc == SQLITE_OK && (version.empty() || version == "0")) rc = exec(j->db_, kSchema);
+  if (rc == SQLITE_OK && (version.empty() || version == "0"))
+    rc = exec(j->db_, kSchema);
+  else if (rc == SQLITE_OK && version == "1")
+    rc = exec(j->db_, kMigrateTo2);
   if (rc != SQLITE_OK) {
     Error e = j->error("create schema in");
     exec(j->db_, "ROLLBACK");

@@ -39,6 +39,11 @@ Error with_code(Error e, int reason) {
 Result<std::unique_ptr<Orchestrator>> Orchestrator::open(DaemonConfig config) {
   TRY(check_config(config));
   std::unique_ptr<Orchestrator> o(new Orchestrator());
+  if (!config.trust_policy.empty()) {
+    auto trust = policy::TrustPolicy::load(config.trust_policy);
+    if (!trust) return std::move(trust).error().add_context("in trust_policy");
+    o->trust_ = std::move(*trust);
+  }
   o->config_ = std::move(config);
   TRY(o->setup());
   o->reconcile(true);
@@ -248,6 +253,7 @@ Result<void> Orchestrator::validate_request(TaskRequest& r) {
     auto d = store.resolve(r.image);
     if (!d) return with_code(std::move(d).error().add_context("in image"), ENOENT);
   }
+  if (trust_) TRY(check_trust(r));
   if (!r.rootfs.empty()) {
     char* real = realpath(r.rootfs.c_str(), nullptr);
     if (!real) return with_code(system_error("rootfs", r.rootfs), ENOENT);
@@ -261,6 +267,19 @@ Result<void> Orchestrator::validate_request(TaskRequest& r) {
   }
   for (const auto& x : {r.memory, r.scratch})
     if (!x.empty() && x.size() > 32) return with_code(invalid_field("memory", "too long"), EINVAL);
+  return ok();
+}
+
+Result<void> Orchestrator::check_trust(const TaskRequest& r) {
+  policy::TaskRequest p;
+  p.field_prefix = "";
+  p.trust = &*trust_;
+  p.image = r.image;
+  p.store = config_.image_store;
+  p.isolate = r.tier;
+  p.isolate_given = !r.tier.empty();
+  auto d = policy::check_trust(p);
+  if (!d) return with_code(std::move(d).error(), EACCES);
   return ok();
 }
 
@@ -478,25 +497,32 @@ void Orchestrator::spawn_turn() {
     int64_t memory = 0;
     std::vector<std::string> controls;
     std::string image_digest;
-    auto opts = create_options(l.task, l.request, tier, memory, controls, image_digest);
+    std::optional<policy::TrustDecision> trust;
+    auto opts = create_options(l.task, l.request, tier, memory, controls, image_digest, trust);
     if (!opts) {
       fail_spawn(l.task, opts.error(), 125);
       continue;
     }
     l.task.tier = tier;
+    if (trust) l.task.trust_json = policy::trust_decision_json(*trust);
     audit({{"event", "tier"},
            {"task", id},
            {"tier", tier},
-           {"why", l.request.tier.empty() ? "the daemon's default_tier" : "asked by the request"},
+           {"why", trust                    ? trust->explanation
+                   : l.request.tier.empty() ? "the daemon's default_tier"
+                                            : "asked by the request"},
            {"controls", controls}});
-    if (!l.request.image.empty())
-      // The exact manifest that will be mounted. No signature is checked yet (issue 4), so
-      // no verifying key is recorded.
+    if (!l.request.image.empty()) {
+      // The exact manifest that will be mounted, and which keys verified it (null: no
+      // trust policy, so no signature was checked).
+      nlohmann::json verified = nullptr;
+      if (trust) verified = nlohmann::json::parse(l.task.trust_json)["verified_by"];
       audit({{"event", "image"},
              {"task", id},
              {"image", l.request.image},
              {"digest", image_digest},
-             {"verified_by", nullptr}});
+             {"verified_by", verified}});
+    }
     std::string logs = config_.data_dir + "/logs/" + id;
     Result<UniqueFd> in = UniqueFd();
     if (l.request.stdin_open) {
@@ -587,13 +613,16 @@ void Orchestrator::spawn_turn() {
 Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, const TaskRequest& r,
                                                            std::string& tier, int64_t& memory,
                                                            std::vector<std::string>& controls,
-                                                           std::string& image_digest) {
+                                                           std::string& image_digest,
+                                                           std::optional<policy::TrustDecision>& trust) {
   policy::TaskRequest p;
   p.field_prefix = "";
   p.state_root = config_.state_root();
   p.task = task.id;
   p.isolate = task.tier;
-  p.isolate_given = true;
+  // Under a trust policy the route gives the tier unless the request asked for one.
+  p.isolate_given = !trust_ || !r.tier.empty();
+  if (trust_) p.trust = &*trust_;
   p.image = r.image;
   p.store = config_.image_store;
   p.rootfs = r.rootfs;
@@ -622,6 +651,7 @@ Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, con
   p.output_chosen_by_daemon = true;
   TRY_ASSIGN(engine::CreateOptions o, policy::build_create_options(p, controls, tier));
   image_digest = p.image_digest;
+  trust = p.trust_decision;
   if (r.output) TRY(policy::prepare_output(p.output, o.spec));
   memory = memory_of(r, config_);
   return o;

@@ -29,6 +29,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/cpus.h"
 #include "orchestrator/journal.h"
+#include "policy/trust_policy.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/task.h"
 
@@ -131,7 +132,11 @@ class Orchestrator {
   Result<engine::CreateOptions> create_options(const Task& task, const TaskRequest& request,
                                                std::string& tier, int64_t& memory,
                                                std::vector<std::string>& controls,
-                                               std::string& image_digest);
+                                               std::string& image_digest,
+                                               std::optional<policy::TrustDecision>& trust);
+  // Under a trust policy, the decision for a request as it stands (submit-time check; the
+  // same check runs again at task start against the digest that is mounted).
+  Result<void> check_trust(const TaskRequest& request);
   Result<SubmitResult> submit_request(const std::string& body);
   // Appends to the audit trail (audit.h); a failure is logged and reported by health.
   void audit(nlohmann::json event);
@@ -171,6 +176,7 @@ class Orchestrator {
   void crash_point(const char* name);
 
   DaemonConfig config_;
+  std::optional<policy::TrustPolicy> trust_;  // loaded once at open (config_.trust_policy)
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<os::CgroupManager> cgroups_;
   UniqueFd epoll_, signal_fd_, timer_fd_, inotify_fd_;

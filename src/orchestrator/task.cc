@@ -466,6 +466,10 @@ std::string task_to_json(const Task& t) {
             {"kill_requested_by", t.kill_requested_by},
             {"stuck", t.stuck},
             {"result", t.result ? result_object(*t.result) : json(nullptr)}};
+  if (!t.trust_json.empty()) {
+    json trust = json::parse(t.trust_json, nullptr, false);
+    if (!trust.is_discarded()) j["trust"] = std::move(trust);
+  }
   if (t.health)
     j["health"] = {{"status", t.health->status},
                    {"failing_streak", t.health->failing_streak},

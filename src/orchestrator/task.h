@@ -125,6 +125,9 @@ struct Task {
   std::optional<TaskResult> result;
   bool stuck = false;                 // killed, but its cgroup would not empty: reported, retried
   std::optional<HealthState> health;  // live tasks with a health command
+  // The trust policy's decision, as JSON: {"tier","why","route","verified_by":[...]}
+  // ("" when no trust policy applied).
+  std::string trust_json;
 };
 
 // The task as the API returns it (GET /v1/tasks/{id}).

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "base/files.h"
 #include "image/store.h"
@@ -43,7 +44,7 @@ Result<spec::Volume> parse_volume(const std::string& text, bool readonly, bool e
     else
       return invalid_field(field, "unknown volume option \"" + o + "\" (only exec)");
   }
-  TRY_ASSIGN(v.source, check_volume_source(text.substr(0, colon), rules, field));
+  TRY_ASSIGN(v.source, check_volume_source(text.substr(0, colon), rules, field, !readonly));
   v.readonly = readonly;
   v.exec = readonly ? exec : true;
   return v;
@@ -73,12 +74,30 @@ std::string resolve_future_path(const std::string& path) {
   return abs;
 }
 
+// The image a task names, checked before anything of it is unpacked: the manifest blob is
+// re-hashed (a tampered store is caught) and, under a trust policy, its signatures are
+// checked against the exact digest that will be mounted and the tier is routed.
+Result<image::Descriptor> check_image(TaskRequest& f, const image::ImageStore& store,
+                                      const std::optional<std::string>& requested) {
+  TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve(f.image));
+  TRY(store.blobs().verify(manifest_desc.digest).context("while checking image " + f.image));
+  f.image_digest = manifest_desc.digest.str();
+  if (!f.trust) return manifest_desc;
+  image::ImageToCheck check;
+  check.manifest_digest = manifest_desc.digest;
+  std::string name = f.image;
+  if (!name.empty() && name[0] != '@' && name.rfind("sha256:", 0) != 0) {
+    TRY_ASSIGN(check.identity, image::parse_docker_reference(name, fld(f, "image")));
+  }
+  TRY_ASSIGN(check.signatures, store.signatures(manifest_desc.digest));
+  TRY_ASSIGN(f.trust_decision, f.trust->decide(check, requested));
+  return manifest_desc;
+}
+
 // The image's rootfs (assembled from verified layers, cached by manifest digest) and its
 // config as podman honours it: entrypoint + cmd when no command is given, env, workdir.
-// Returns the manifest digest the name resolved to: what will be mounted.
-Result<std::string> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
-  image::ImageStore store(f.store.empty() ? image::kDefaultStore : f.store);
-  TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve(f.image));
+Result<void> apply_image(const TaskRequest& f, const image::ImageStore& store,
+                         const image::Descriptor& manifest_desc, spec::TaskOptions& t) {
   TRY_ASSIGN(t.rootfs, store.rootfs(manifest_desc));
   TRY_ASSIGN(image::Manifest manifest, image::read_manifest(store.blobs(), manifest_desc));
   TRY_ASSIGN(image::ImageConfig config, image::read_image_config(store.blobs(), manifest.config));
@@ -96,10 +115,34 @@ Result<std::string> apply_image(const TaskRequest& f, spec::TaskOptions& t) {
     return invalid_field(fld(f, "image"),
                          "the image sets User \"" + config.user +
                              "\": give --user UID[:GID] (user names are not resolved yet)");
-  return manifest_desc.digest.str();
+  return ok();
 }
 
 }  // namespace
+
+Result<TrustDecision> check_trust(TaskRequest& f) {
+  if (!f.trust) return make_error("check trust", "trust policy", "no trust policy is set");
+  std::optional<std::string> requested;
+  if (f.isolate_given) requested = f.isolate;
+  if (f.image.empty()) return f.trust->decide(std::nullopt, requested);
+  image::ImageStore store(f.store.empty() ? image::kDefaultStore : f.store);
+  TRY(check_image(f, store, requested));
+  return *f.trust_decision;
+}
+
+std::string trust_decision_json(const TrustDecision& d) {
+  nlohmann::json verified = nlohmann::json::array();
+  for (const auto& v : d.verified_by)
+    verified.push_back({{"format", v.format},
+                        {"key", v.key},
+                        {"digest", v.manifest_digest},
+                        {"identity", v.signed_identity},
+                        {"key_source", v.key_source}});
+  nlohmann::json j = {{"tier", d.tier}, {"why", d.explanation}, {"verified_by", verified}};
+  if (!d.route.empty()) j["route"] = d.route;
+  if (!d.signature_scope.empty()) j["signature_scope"] = d.signature_scope;
+  return j.dump();
+}
 
 Result<std::pair<uint32_t, uint32_t>> parse_uid_gid(const std::string& text,
                                                     const std::string& field) {
@@ -152,8 +195,16 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
   o.id = f.task.empty() ? random_task_id() : f.task;
   o.state_root = f.state_root;
   TRY(engine::check_sandbox_id(o.id));
-  TRY_ASSIGN(spec::Tier tier, spec::parse_tier(f.isolate));
-  VolumeRules rules{f.allow_host_paths};
+  f.trust_decision.reset();
+  f.image_digest.clear();
+  std::string tier_name = f.isolate;
+  std::optional<std::string> requested;
+  if (f.isolate_given) requested = f.isolate;
+  if (!f.trust || f.isolate_given) {
+    TRY(spec::parse_tier(f.isolate));  // a bad name is refused before anything else
+  }
+  VolumeRules rules = f.trust ? f.trust->volume_rules() : VolumeRules{};
+  rules.allowed = f.allow_host_paths;
   spec::Spec base;
   if (!f.bundle.empty()) {
     if (!f.rootfs.empty())
@@ -174,8 +225,13 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
     if (!f.isolate_given) {
       auto t = base.annotations.find(spec::kTierAnnotation);
       if (t != base.annotations.end()) {
-        TRY_ASSIGN(tier, spec::parse_tier(t->second));
+        TRY(spec::parse_tier(t->second));
+        tier_name = t->second;
+        requested = t->second;
       }
+    }
+    if (f.trust) {
+      TRY_ASSIGN(f.trust_decision, f.trust->decide(std::nullopt, requested));
     }
   } else {
     spec::TaskOptions t;
@@ -184,9 +240,15 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
     if (!f.image.empty()) {
       if (!f.rootfs.empty())
         return invalid_field(fld(f, "image"), "give either --image or --rootfs");
-      TRY_ASSIGN(f.image_digest, apply_image(f, t));
-    } else if (f.rootfs.empty() && !path_exists(t.rootfs)) {
-      return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
+      image::ImageStore store(f.store.empty() ? image::kDefaultStore : f.store);
+      TRY_ASSIGN(image::Descriptor manifest, check_image(f, store, requested));
+      TRY(apply_image(f, store, manifest, t));
+    } else {
+      if (f.rootfs.empty() && !path_exists(t.rootfs))
+        return make_error("find built-in image", t.rootfs, "missing: run scripts/setup.sh first");
+      if (f.trust) {
+        TRY_ASSIGN(f.trust_decision, f.trust->decide(std::nullopt, requested));
+      }
     }
     t.writable_rootfs = f.writable_rootfs;
     t.env.insert(t.env.end(), f.env.begin(), f.env.end());
@@ -231,6 +293,8 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
     t.cpuset_cpus = f.cpuset_cpus;
     TRY_ASSIGN(base, spec::build_task_spec(t));
   }
+  if (f.trust_decision) tier_name = f.trust_decision->tier;
+  TRY_ASSIGN(spec::Tier tier, spec::parse_tier(tier_name));
   TRY_ASSIGN(spec::TierResult tiered, spec::apply_tier(tier, std::move(base)));
   o.spec = std::move(tiered.spec);
   controls = std::move(tiered.controls);

@@ -8,6 +8,7 @@
 
 #include "base/result.h"
 #include "engine/sandbox.h"
+#include "policy/trust_policy.h"
 #include "spec/spec.h"
 
 namespace clawcage::policy {
@@ -26,6 +27,10 @@ struct TaskRequest {
   std::string image;         // name:tag or @sha256:... from the image store
   std::string image_digest;  // set by build_create_options: the manifest digest mounted
   std::string store;         // image store directory (empty: the default)
+  // The operator's trust policy (tier routing, signatures, volume rules); null: none, so
+  // images are not signature-checked and the requested (or default) tier applies.
+  const TrustPolicy* trust = nullptr;
+  std::optional<TrustDecision> trust_decision;  // set by build_create_options
   std::string bundle;
   std::vector<std::string> ro, rw, env, allow_host_paths;
   // The daemon places outputs under its own data dir, which a client may not name.
@@ -46,6 +51,12 @@ struct TaskRequest {
 Result<engine::CreateOptions> build_create_options(TaskRequest& request,
                                                    std::vector<std::string>& controls,
                                                    std::string& tier);
+// Under `request.trust`: the trust decision for the request's image (checked as at start:
+// manifest re-hashed, signatures against its digest) or for a task without one, and the
+// tier it asks for. A daemon runs it at submit to refuse early; the start checks again.
+Result<TrustDecision> check_trust(TaskRequest& request);
+// The decision as the task record and the audit trail keep it (JSON text).
+std::string trust_decision_json(const TrustDecision& decision);
 // "UID[:GID]" (numbers only; a lone UID is also the GID). Errors name `field`.
 Result<std::pair<uint32_t, uint32_t>> parse_uid_gid(const std::string& text,
                                                     const std::string& field);

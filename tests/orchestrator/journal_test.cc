@@ -536,13 +536,44 @@ TEST_F(JournalTest, OpenRefusesANewerSchema) {
   { ASSERT_TRUE(open_journal()); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 2", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 3", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto j = Journal::open(path_);
   ASSERT_FALSE(j);
   std::string message = j.error().message();
   EXPECT_NE(message.find("newer"), std::string::npos) << message;
   EXPECT_NE(message.find(path_), std::string::npos) << message;
+}
+
+// A journal written by the version-1 schema (no trust column) opens, keeps its tasks and
+// stores trust decisions from then on.
+TEST_F(JournalTest, OpenMigratesAVersion1Journal) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const char* v1 =
+      "CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL, seq INTEGER NOT "
+      "NULL, state TEXT NOT NULL, request TEXT NOT NULL, tier TEXT NOT NULL DEFAULT '', "
+      "submitted_at REAL, admitted_at REAL, started_at REAL, exited_at REAL, reaped_at REAL, pid "
+      "INTEGER, pid_start_time INTEGER, kill_requested_by TEXT, result TEXT, stuck INTEGER NOT "
+      "NULL DEFAULT 0);"
+      "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, state "
+      "TEXT NOT NULL, at REAL NOT NULL, detail TEXT NOT NULL DEFAULT '');"
+      "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value);"
+      "INSERT INTO tasks (id, agent, seq, state, request) VALUES ('old', 'a', 1, 'queued', '{}');"
+      "PRAGMA user_version = 1;";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto j = open_journal();
+  ASSERT_TRUE(j);
+  auto old = j->get("old");
+  ASSERT_TRUE(old && old->has_value());
+  EXPECT_EQ((*old)->trust_json, "");
+  Task t = make_task("new", 2);
+  t.trust_json = R"({"tier":"strict"})";
+  ASSERT_TRUE(j->insert(t));
+  auto got = j->get("new");
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ((*got)->trust_json, t.trust_json);
 }
 
 TEST_F(JournalTest, ReopenKeepsTheSchemaAndData) {
