@@ -268,7 +268,7 @@ Result<void> Client::attach(const std::string& id, bool send_stdin, int in, int 
     Response r;
     r.status = status;
     r.body = buf;
-    return api_error(r).add_context("while attaching to task " + id);
+    return api_error(r).add_context("attaching to task " + id);
   }
   bool in_open = send_stdin;
   for (;;) {

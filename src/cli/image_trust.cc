@@ -35,8 +35,7 @@ Result<Target> load_target(const std::string& ref, const std::string& store_root
     free(real);
     t.check.transport = "dir";
     t.check.path = t.path;
-    TRY_ASSIGN(UniqueFd fd, open_file(t.path + "/manifest.json", O_RDONLY | O_CLOEXEC));
-    TRY_ASSIGN(t.check.manifest_digest, image::sha256_of_fd(fd.get()));
+    TRY_ASSIGN(t.check.manifest_digest, image::check_dir_copy(t.path));
     for (int i = 1; i < 1000; ++i) {
       std::string p = t.path + "/signature-" + std::to_string(i);
       if (!path_exists(p)) break;
@@ -155,24 +154,38 @@ void add_image_trust_commands(CLI::App* img, int& exit_code) {
     };
     if (v->policy.empty() == v->trust.empty())
       return fail(invalid_field("--policy/--trust-policy", "give exactly one"));
-    auto t = load_target(v->image, v->store);
-    if (!t) return fail(t.error());
-    nlohmann::json out = {{"image", v->image}, {"digest", t->check.manifest_digest.str()}};
+    // A bad policy is an error (2); an image that is missing, tampered or not accepted is a
+    // refusal (1), explained on stdout.
+    std::optional<image::SignaturePolicy> signatures;
+    std::optional<policy::TrustPolicy> trust;
     if (!v->policy.empty()) {
       auto p = image::SignaturePolicy::load(v->policy);
       if (!p) return fail(p.error());
-      image::PolicyDecision d = p->evaluate(t->check);
+      signatures = std::move(*p);
+    } else {
+      auto p = policy::TrustPolicy::load(v->trust);
+      if (!p) return fail(p.error());
+      trust = std::move(*p);
+    }
+    nlohmann::json out = {{"image", v->image}};
+    auto t = load_target(v->image, v->store);
+    if (!t) {
+      out["accepted"] = false;
+      out["reason"] = t.error().message();
+      exit_code = 1;
+    } else if (signatures) {
+      out["digest"] = t->check.manifest_digest.str();
+      image::PolicyDecision d = signatures->evaluate(t->check);
       out["accepted"] = d.accepted;
       out["reason"] = d.reason;
       out["scope"] = d.scope;
       out["verified_by"] = verifications_json(d.verified_by);
       exit_code = d.accepted ? 0 : 1;
     } else {
-      auto p = policy::TrustPolicy::load(v->trust);
-      if (!p) return fail(p.error());
+      out["digest"] = t->check.manifest_digest.str();
       std::optional<std::string> requested;
       if (!v->isolate.empty()) requested = v->isolate;
-      auto d = p->decide(t->check, requested);
+      auto d = trust->decide(t->check, requested);
       out["accepted"] = d.ok();
       if (d) {
         out["tier"] = d->tier;

@@ -48,7 +48,7 @@ int run(policy::TaskRequest& f, const std::string& trust_path) {
     trust_file = policy::kDefaultTrustPolicy;
   if (!trust_file.empty() && trust_file != "none") {
     auto t = policy::TrustPolicy::load(trust_file);
-    if (!t) return fail(std::move(t).error().add_context("while loading --trust-policy"), f.task);
+    if (!t) return fail(std::move(t).error().add_context("loading --trust-policy"), f.task);
     trust = std::move(*t);
     f.trust = &*trust;
   }

@@ -68,7 +68,9 @@ class TempHome {
     std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/clawcage-gpg-XXXXXX";
     if (!mkdtemp(tmpl.data())) return system_error("mkdtemp", tmpl);
     path_ = tmpl;
-    return ok();
+    // Public keys need no agent: without this, gpg starts a gpg-agent per check that lives
+    // on until it notices its home is gone.
+    return create_file(path_ + "/gpg.conf", "no-autostart\n", 0600);
   }
   ~TempHome() {
     if (!path_.empty()) remove_tree(path_);

@@ -69,7 +69,7 @@ Result<IdentityRule> parse_identity(const json& j, const std::string& field) {
 
 Result<std::string> read_key_file(const std::string& path, const std::string& field) {
   auto text = read_file(path);
-  if (!text) return std::move(text).error().add_context("while reading " + field);
+  if (!text) return std::move(text).error().add_context("reading " + field);
   return *text;
 }
 
@@ -132,7 +132,7 @@ Result<Requirement> parse_requirement(const json& j, const std::string& field,
   } else {
     r.public_key_pem = keys[0];
     auto id = sigstore_key_id(r.public_key_pem);
-    if (!id) return std::move(id).error().add_context("while reading " + field + " key");
+    if (!id) return std::move(id).error().add_context("reading " + field + " key");
   }
   if (j.contains("signedIdentity")) {
     TRY_ASSIGN(r.identity, parse_identity(j["signedIdentity"], field + ".signedIdentity"));

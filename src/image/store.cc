@@ -50,13 +50,13 @@ Result<std::vector<ImportedImage>> ImageStore::import_archive(const std::string&
   if (!mkdtemp(tmpl.data())) return system_error("mkdtemp", tmpl);
   std::string dir = tmpl;
   auto result = [&]() -> Result<std::vector<ImportedImage>> {
-    TRY(unpack_layer(archive, dir).context("while unpacking the archive " + archive));
+    TRY(unpack_layer(archive, dir).context("unpacking the archive " + archive));
     if (path_exists(dir + "/oci-layout")) return import_layout(dir, name);
     if (path_exists(dir + "/manifest.json")) {
       std::string layout = dir + "/.oci";
       TRY(make_dirs(layout, 0700));
       TRY(docker_archive_to_layout(dir, layout)
-              .context("while reading the docker-archive " + archive));
+              .context("reading the docker-archive " + archive));
       return import_layout(layout, name);
     }
     return make_error("import", archive, "neither an oci-archive nor a docker-archive");
@@ -92,6 +92,34 @@ Result<std::vector<ImportedImage>> ImageStore::import_layout(const std::string& 
   }
   TRY(save_refs(names));
   return out;
+}
+
+Result<Digest> check_dir_copy(const std::string& dir) {
+  TRY_ASSIGN(UniqueFd mfd, open_file(dir + "/manifest.json", O_RDONLY | O_CLOEXEC));
+  TRY_ASSIGN(Digest manifest_digest, sha256_of_fd(mfd.get()));
+  TRY_ASSIGN(std::string text, read_file(dir + "/manifest.json"));
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return invalid_field(dir + "/manifest.json", "not a JSON object");
+  std::vector<std::string> digests;
+  if (j.contains("config") && j["config"].is_object() && j["config"].contains("digest"))
+    digests.push_back(j["config"]["digest"].is_string() ? j["config"]["digest"].get<std::string>()
+                                                        : "");
+  if (j.contains("layers") && j["layers"].is_array())
+    for (const auto& l : j["layers"])
+      digests.push_back(l.is_object() && l.contains("digest") && l["digest"].is_string()
+                            ? l["digest"].get<std::string>()
+                            : "");
+  if (digests.empty()) return invalid_field(dir + "/manifest.json", "lists no config or layers");
+  for (const auto& text_digest : digests) {
+    TRY_ASSIGN(Digest d, Digest::parse(text_digest, dir + "/manifest.json"));
+    TRY_ASSIGN(UniqueFd fd, open_file(dir + "/" + d.hex, O_RDONLY | O_CLOEXEC));
+    TRY_ASSIGN(Digest got, sha256_of_fd(fd.get()));
+    if (!(got == d))
+      return make_error("verify blob", dir + "/" + d.hex,
+                        "digest mismatch: it hashes to " + got.str() + ", the manifest says " +
+                            d.str());
+  }
+  return manifest_digest;
 }
 
 Result<ImportedImage> ImageStore::import_dir(const std::string& dir, const std::string& name) {

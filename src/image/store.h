@@ -16,6 +16,10 @@ namespace clawcage::image {
 
 inline constexpr const char* kDefaultStore = "/var/lib/clawcage/store";
 
+// A `skopeo copy ... dir:PATH` directory checked in place: manifest.json parsed and every
+// blob it lists re-hashed against its digest. Returns the manifest's digest.
+Result<Digest> check_dir_copy(const std::string& dir);
+
 struct ImportedImage {
   std::string name;
   Descriptor manifest;

@@ -177,7 +177,7 @@ Result<DaemonConfig> parse_config(const std::string& text) {
 
 Result<DaemonConfig> load_config(const std::string& path) {
   TRY_ASSIGN(std::string text, read_file(path));
-  return parse_config(text).context("while reading " + path);
+  return parse_config(text).context("reading " + path);
 }
 
 Result<void> check_config(const DaemonConfig& c) {

@@ -80,7 +80,7 @@ std::string resolve_future_path(const std::string& path) {
 Result<image::Descriptor> check_image(TaskRequest& f, const image::ImageStore& store,
                                       const std::optional<std::string>& requested) {
   TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve(f.image));
-  TRY(store.blobs().verify(manifest_desc.digest).context("while checking image " + f.image));
+  TRY(store.blobs().verify(manifest_desc.digest).context("checking image " + f.image));
   f.image_digest = manifest_desc.digest.str();
   if (!f.trust) return manifest_desc;
   image::ImageToCheck check;

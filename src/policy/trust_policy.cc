@@ -65,7 +65,7 @@ Result<TrustPolicy> TrustPolicy::parse(const std::string& text, const std::strin
     if (!sp.empty() && sp[0] != '/') sp = base_dir + "/" + sp;
     auto loaded = image::SignaturePolicy::load(sp);
     if (!loaded)
-      return std::move(loaded).error().add_context("while loading " + source + ".signaturePolicy");
+      return std::move(loaded).error().add_context("loading " + source + ".signaturePolicy");
     p.signatures_ = std::move(*loaded);
   }
   if (j.contains("routes")) {

@@ -24,7 +24,9 @@ TEST(VolumeRules, SymlinksAreResolvedBeforeTheCheck) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("resolves to /etc"), std::string::npos) << r.error().message();
   // Explicitly allowed.
-  EXPECT_TRUE(check_volume_source(link, {{"/etc"}}, "--ro"));
+  VolumeRules allow_etc;
+  allow_etc.allowed = {"/etc"};
+  EXPECT_TRUE(check_volume_source(link, allow_etc, "--ro"));
   test::remove_tree(dir);
 }
 
