@@ -33,6 +33,7 @@
 #include "orchestrator/metrics.h"
 #include "support/daemon_process.h"
 #include "support/oci_layout_builder.h"
+#include "support/real_images.h"
 #include "support/run_clawcage.h"
 
 namespace clawcage::test {
@@ -1816,6 +1817,101 @@ TEST(DaemonRecovery, KeeperKeepsTrueResultsAcrossACrash) {
   EXPECT_EQ(slow.value("result", json::object()).value("exit_code", -1), 4) << slow.dump();
   EXPECT_TRUE(d.stop());
   EXPECT_TRUE(d.leftovers().empty());
+}
+
+// Under a trust policy the daemon routes a signed image to its route's tier, refuses an
+// unsigned image and a weaker tier at submit (403, nothing queued), and the task record and
+// the audit trail keep which key verified which digest.
+TEST(DaemonTrust, SignedImagesAreRoutedOthersRefusedAndTheKeyIsKept) {
+  DaemonProcess d;
+  std::string work = d.root() + "/trust";
+  std::filesystem::create_directories(work);
+  std::string log;
+  std::string layout = build_umoci_image(work, "echo signed image", &log);
+  ASSERT_FALSE(layout.empty()) << log;
+  GpgKey key = make_gpg_key(work, "internal");
+  ASSERT_FALSE(key.fingerprint.empty());
+  std::string accept = write_accept_all_policy(work);
+  ASSERT_EQ(skopeo_copy(accept, "--sign-by " + key.fingerprint + " --sign-identity localhost/agent:1",
+                        "oci:" + layout + ":agent", "dir:" + work + "/signed", &log, key.home),
+            0)
+      << log;
+  stop_gpg_agent(key);
+  std::string store = d.root() + "/store";
+  ASSERT_EQ(run_clawcage({"image", "import", "dir:" + work + "/signed", "--name",
+                          "localhost/agent:1", "--store", store},
+                         60, false)
+                .exit_code,
+            0);
+  auto unsigned_layout = build_test_layout(d.root() + "/layout", "echo unsigned");
+  ASSERT_EQ(run_clawcage({"image", "import", unsigned_layout.dir, "--store", store}, 60, false)
+                .exit_code,
+            0);
+  std::string trust = work + "/trust.json";
+  std::ofstream(trust) << json{{"routes",
+                                {{{"name", "internal"},
+                                  {"tier", "strict"},
+                                  {"requirements",
+                                   {{{"type", "signedBy"},
+                                     {"keyType", "GPGKeys"},
+                                     {"keyPath", key.keyring}}}}},
+                                 {{"name", "local"}, {"tier", "container"}, {"source", "rootfs"}}}},
+                               {"otherwise", "reject"}}
+                              .dump();
+  d.write_config(json{{"image_store", store}, {"trust_policy", trust}}.dump());
+  ASSERT_TRUE(d.start());
+  Api api(d);
+  ASSERT_FALSE(api.submit({{"id", "tr0"}, {"image", "localhost/agent:1"}}).is_null());
+  json done = api.wait("tr0");
+  EXPECT_EQ(done.value("result", json::object()).value("exit_code", -1), 0) << done.dump();
+  EXPECT_EQ(done["tier"], "strict");
+  ASSERT_TRUE(done.contains("trust")) << done.dump();
+  EXPECT_EQ(done["trust"]["verified_by"][0]["key"], key.fingerprint);
+  EXPECT_NE(done["trust"]["why"].get<std::string>().find("signed by internal key"),
+            std::string::npos);
+  EXPECT_EQ(api.logs("tr0"), "signed image\n");
+  // A task without an image takes the rootfs route.
+  ASSERT_FALSE(api.submit({{"id", "tr1"}, {"command", {"/bin/true"}}}).is_null());
+  EXPECT_EQ(api.wait("tr1")["tier"], "container");
+  // Refused at submit, nothing queued.
+  Answer a = api.call("POST", "/v1/tasks", json{{"id", "tr2"}, {"image", "demo:1"}}.dump());
+  EXPECT_EQ(a.status, 403) << a.describe();
+  EXPECT_NE(a.text.find("no route admits"), std::string::npos) << a.text;
+  a = api.call("POST", "/v1/tasks",
+               json{{"id", "tr3"}, {"image", "localhost/agent:1"}, {"tier", "container"}}.dump());
+  EXPECT_EQ(a.status, 403) << a.describe();
+  EXPECT_NE(a.text.find("weaker than strict"), std::string::npos) << a.text;
+  EXPECT_TRUE(api.get("tr2").is_null());
+  EXPECT_TRUE(api.get("tr3").is_null());
+  ASSERT_TRUE(d.stop());
+  // The record survives a restart (journal), and the audit trail names the key.
+  ASSERT_TRUE(d.start());
+  EXPECT_EQ(api.get("tr0")["trust"]["verified_by"][0]["key"], key.fingerprint);
+  ASSERT_TRUE(d.stop());
+  bool found = false;
+  std::ifstream in(d.audit_log());
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line);
+    if (e["event"] == "image" && e["task"] == "tr0") {
+      found = true;
+      ASSERT_TRUE(e["verified_by"].is_array()) << line;
+      EXPECT_EQ(e["verified_by"][0]["key"], key.fingerprint);
+      EXPECT_EQ(e["verified_by"][0]["digest"], e["digest"]);
+    }
+    if (e["event"] == "tier" && e["task"] == "tr0") {
+      EXPECT_NE(e["why"].get<std::string>().find("signed by internal key"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(found);
+  std::string script = d.root() + "/validate.py";
+  std::ofstream(script) << "import json, sys, jsonschema\n"
+                           "v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))\n"
+                           "for line in open(sys.argv[2]): v.validate(json.loads(line))\n"
+                           "print('valid')\n";
+  RunOutput v = run_shell("/usr/bin/python3 " + script + " " + std::string(CLAWCAGE_SOURCE_DIR) +
+                          "/share/audit.schema.json " + d.audit_log() + " 2>&1");
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  expect_no_leftovers(d);
 }
 
 }  // namespace
