@@ -119,7 +119,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--trust-policy", *trust,
                 "trust policy: tier routing, image signatures, volume rules (default "
                 "/etc/clawcage/trust.json if it exists; \"none\" for none)");
-  c->add_option("--isolate", f->isolate, "tier: chroot, container (default) or strict")
+  c->add_option("--isolate", f->isolate,
+                "tier: chroot, container (default), strict or gvisor; under a trust policy, at "
+                "least the tier its route gives")
       ->each([f](const std::string&) { f->isolate_given = true; });
   c->add_option("--task", f->task, "task name (names its cgroup and records)");
   c->add_option("--rootfs", f->rootfs, "run on a plain directory instead of the built-in image");
@@ -148,7 +150,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_flag("--exec-volumes", f->exec_volumes, "allow exec on --ro volumes");
   c->add_flag(
       "--writable-rootfs", f->writable_rootfs,
-      "let the task write its rootfs (shared by every task using it; strict keeps it read-only)");
+      "let the task write its rootfs: an image's (or the built-in one's) through a private "
+      "overlay layer discarded with the task; strict keeps it read-only");
   c->add_flag("--json", f->json, "print the task record as one JSON line on stderr");
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");

@@ -132,6 +132,27 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
     return e;  // destroying sb removes the hidden dir
   }
   sb.state_dir_ = final_dir;
+  auto overlay = o.spec.annotations.find(spec::kRootOverlayAnnotation);
+  if (overlay != o.spec.annotations.end() && overlay->second == "true" && !o.spec.root.readonly) {
+    if (!o.spec.has_namespace("mount"))
+      return invalid_field("annotations", "an overlay rootfs needs a mount namespace");
+    if (plan.rootfs.find_first_of(",:") != std::string::npos ||
+        final_dir.find_first_of(",:") != std::string::npos)
+      return invalid_field("root.path", plan.rootfs + ": an overlay rootfs path may not hold ',' or ':'");
+    // The upper layer's root takes the lower root's owner and mode: the merged root looks
+    // like the image's.
+    struct stat root_st;
+    if (stat(plan.rootfs.c_str(), &root_st) != 0) return system_error("stat", plan.rootfs);
+    plan.overlay_dir = final_dir + "/overlay";
+    for (const char* sub : {"", "/upper", "/work"}) {
+      std::string d = plan.overlay_dir + sub;
+      if (mkdir(d.c_str(), 0700) != 0) return system_error("mkdir", d);
+    }
+    std::string upper = plan.overlay_dir + "/upper";
+    if (chown(upper.c_str(), root_st.st_uid, root_st.st_gid) != 0 ||
+        chmod(upper.c_str(), root_st.st_mode & 07777) != 0)
+      return system_error("set owner of", upper);
+  }
   UniqueFd exec_fifo;
   if (o.detached) {
     std::string fifo = final_dir + "/exec.fifo";

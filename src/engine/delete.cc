@@ -60,6 +60,9 @@ void Sandbox::detach() {
 Result<void> remove_state_dir(const std::string& dir) {
   for (const char* f : {"/exec.fifo", "/state.json", "/state.json.tmp", "/config.json"})
     if (unlink((dir + f).c_str()) != 0 && errno != ENOENT) return system_error("unlink", dir + f);
+  // A writable image root's private layer (the overlay is gone with the sandbox's mount
+  // namespace; what it wrote stays here until now).
+  if (path_exists(dir + "/overlay")) remove_tree(dir + "/overlay");
   if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);
   return ok();
 }

@@ -168,7 +168,8 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     TRY(check(unshare(CLONE_NEWCGROUP) == 0, "unshare", "cgroup namespace"));
   // As host root in our own mount namespace: every mount made here (ro volumes, masks) is
   // owned by the host's user namespace, so the sandbox can never undo it.
-  TRY(apply_mount_plan(plan.mounts, plan.rootfs).context("building the sandbox's mounts"));
+  TRY(apply_mount_plan(plan.mounts, plan.rootfs, plan.overlay_dir)
+          .context("building the sandbox's mounts"));
   if (plan.pivot_root) {
     TRY(pivot_into(plan.rootfs));
     if (plan.readonly_root) TRY(make_root_readonly());

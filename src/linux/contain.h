@@ -20,6 +20,8 @@ struct InitPlan {
   std::string rootfs;      // absolute host path
   bool pivot_root = true;  // false: chroot (the chroot tier)
   bool readonly_root = false;
+  // Non-empty: the rootfs is the lower layer of an overlay whose upper/ and work/ live here.
+  std::string overlay_dir;
   bool user_namespace = false;
   bool cgroup_namespace = false;
   std::string hostname;

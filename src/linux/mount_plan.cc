@@ -362,9 +362,18 @@ Result<void> open_mount_sources(MountPlan& plan) {
   return ok();
 }
 
-Result<void> apply_mount_plan(const MountPlan& plan, const std::string& rootfs) {
+Result<void> apply_mount_plan(const MountPlan& plan, const std::string& rootfs,
+                              const std::string& overlay_dir) {
   if (::mount(nullptr, "/", nullptr, plan.propagation, nullptr) != 0)
     return system_error("make mounts private", "/");
+  if (!overlay_dir.empty()) {
+    // In our own mount namespace, over the lower layer's own path: the lower dir is looked
+    // up before the overlay covers it, and the overlay goes away with the namespace.
+    std::string options = "lowerdir=" + rootfs + ",upperdir=" + overlay_dir +
+                          "/upper,workdir=" + overlay_dir + "/work";
+    if (::mount("overlay", rootfs.c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+      return system_error("mount overlay rootfs", rootfs);
+  }
   // The rootfs must be a mount point of its own for pivot_root, and a private one.
   if (::mount(rootfs.c_str(), rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
     return system_error("bind rootfs", rootfs);

@@ -60,7 +60,10 @@ Result<void> open_mount_sources(MountPlan& plan);
 // a private mount point at `rootfs` and applies every op beneath it. Targets are resolved
 // under the rootfs with openat2(RESOLVE_IN_ROOT) so an image symlink cannot point a mount
 // at the host.
-Result<void> apply_mount_plan(const MountPlan& plan, const std::string& rootfs);
+// `overlay_dir` non-empty: the rootfs becomes an overlay (lower: rootfs; upper/ and work/
+// under overlay_dir) before anything is mounted into it.
+Result<void> apply_mount_plan(const MountPlan& plan, const std::string& rootfs,
+                              const std::string& overlay_dir = "");
 // After the switch to the new root: remounts it read-only (spec.root.readonly).
 Result<void> make_root_readonly();
 

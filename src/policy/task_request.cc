@@ -251,6 +251,8 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
       }
     }
     t.writable_rootfs = f.writable_rootfs;
+    // Images and the built-in image are shared by every task: writes go to a per-task layer.
+    t.overlay_rootfs = f.rootfs.empty();
     t.env.insert(t.env.end(), f.env.begin(), f.env.end());
     if (f.cwd != "/" || t.cwd.empty()) t.cwd = f.cwd;
     t.hostname = f.hostname.empty() ? o.id.substr(0, 63) : f.hostname;

@@ -1,5 +1,7 @@
 #include "spec/task.h"
 
+#include "spec/validate.h"
+
 #include <cmath>
 #include <cstdlib>
 
@@ -63,6 +65,7 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
   if (o.args.empty()) return invalid_field("command", "required (give it after --)");
   s.root.path = o.rootfs;
   s.root.readonly = !o.writable_rootfs;
+  if (o.writable_rootfs && o.overlay_rootfs) s.annotations[kRootOverlayAnnotation] = "true";
   s.process.args = o.args;
   s.process.cwd = o.cwd;
   s.process.user.uid = o.uid;

@@ -22,6 +22,8 @@ struct TaskOptions {
   std::string rootfs;
   // An image is shared by every task that runs it: read-only unless asked.
   bool writable_rootfs = false;
+  // With writable_rootfs: the task writes a private overlay layer, never `rootfs` itself.
+  bool overlay_rootfs = false;
   std::vector<std::string> args;
   std::vector<std::string> env;  // NAME=VALUE, on top of the defaults
   std::string cwd = "/";

@@ -14,6 +14,9 @@ int rlimit_number(const std::string& name);      // -1 if unknown
 // Annotation keys clawcage reads.
 inline constexpr const char* kTierAnnotation = "run.clawcage.tier";
 inline constexpr const char* kRootSwitchAnnotation = "run.clawcage.root-switch";
+// "true": a writable root is an overlay whose upper layer lives in the sandbox's state dir,
+// so writes never reach root.path (a shared image) and go away with the sandbox.
+inline constexpr const char* kRootOverlayAnnotation = "run.clawcage.root-overlay";
 // Comma list of "signal", "abstract-unix", and "required" (fail if the kernel lacks it;
 // without it the scopes are best effort and a missing one is reported as a warning).
 inline constexpr const char* kLandlockAnnotation =

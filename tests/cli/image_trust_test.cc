@@ -426,6 +426,39 @@ TEST_F(ImageTrust, TrustPolicyRoutesTiersAndGuardsVolumes) {
   EXPECT_NE(v.out.find("\"tier\": \"strict\""), std::string::npos) << v.out;
 }
 
+// A writable image root is a private overlay per task: what one task writes (here in the
+// image's world-writable /var/tmp) never reaches the shared cache or the next task, and the
+// layer goes with the task.
+TEST_F(ImageTrust, WritableImageRootsArePrivateOverlays) {
+  std::string store = work_ + "/store-overlay";
+  ASSERT_EQ(
+      run_clawcage({"image", "import", layout_, "--name", "localhost/ov:1", "--store", store}, 60,
+                   false)
+          .exit_code,
+      0);
+  for (const char* tier : {"container", "chroot"}) {
+    std::string first = unique_name("ov1"), second = unique_name("ov2");
+    auto w = run_clawcage({"run", "--task", first, "--isolate", tier, "--writable-rootfs",
+                           "--image", "localhost/ov:1", "--store", store, "--", "/bin/sh", "-c",
+                           "echo secret > /var/tmp/leak && cat /var/tmp/leak && "
+                           "grep -q ' - overlay overlay ' /proc/self/mountinfo && echo overlay"});
+    ASSERT_EQ(w.exit_code, 0) << tier << ": " << w.err;
+    EXPECT_EQ(w.out, "secret\noverlay\n") << tier;
+    auto r = run_clawcage({"run", "--task", second, "--isolate", tier, "--writable-rootfs",
+                           "--image", "localhost/ov:1", "--store", store, "--", "/bin/sh", "-c",
+                           "test ! -e /var/tmp/leak"});
+    EXPECT_EQ(r.exit_code, 0) << tier << ": the second task saw the first one's file";
+    EXPECT_TRUE(run_shell("find " + store + "/rootfs -name leak").out.empty());
+    expect_nothing_left(first);
+    expect_nothing_left(second);
+  }
+  // Without --writable-rootfs an image root is read-only.
+  auto ro = run_clawcage({"run", "--task", unique_name("ovro"), "--image", "localhost/ov:1",
+                          "--store", store, "--", "/bin/sh", "-c", "echo x > /var/tmp/f"});
+  EXPECT_NE(ro.exit_code, 0);
+  EXPECT_NE(ro.err.find("Read-only file system"), std::string::npos) << ro.err;
+}
+
 TEST_F(ImageTrust, BadPoliciesNameTheField) {
   struct Case {
     std::string json, needle;

@@ -23,6 +23,7 @@ std::string build_umoci_image(const std::string& work, const std::string& script
       "set -e; cd " + quote(work) + "; umoci init --layout oci; umoci new --image oci:agent; " +
       "umoci unpack --image oci:agent " + quote(bundle) + " >/dev/null; " +
       "mkdir -p " + quote(bundle) + "/rootfs/bin " + quote(bundle) + "/rootfs/tmp; " +
+      "mkdir -p -m 1777 " + quote(bundle) + "/rootfs/var/tmp; " +
       "cp /bin/busybox " + quote(bundle) + "/rootfs/bin/busybox; " +
       "for a in sh echo cat ls true id; do ln -sf busybox " + quote(bundle) + "/rootfs/bin/$a; done; " +
       "umoci repack --image oci:agent " + quote(bundle) + "; " +

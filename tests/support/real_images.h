@@ -8,7 +8,7 @@
 namespace clawcage::test {
 
 // A busybox-static image built with umoci: an OCI layout at <work>/oci with the tag
-// "agent", whose Cmd is `/bin/sh -c SCRIPT`. Returns the layout dir ("" on failure, with
+// "agent", whose Cmd is `/bin/sh -c SCRIPT`; /var/tmp is world-writable (mode 1777). Returns the layout dir ("" on failure, with
 // the tool's output in `log`).
 std::string build_umoci_image(const std::string& work, const std::string& script,
                               std::string* log = nullptr);
