@@ -146,7 +146,11 @@ Result<TrustDecision> TrustPolicy::decide(const std::optional<image::ImageToChec
       image::PolicyDecision r = image::evaluate_requirements(*route.requirements, *image);
       if (!r.accepted) continue;
       for (const auto& v : r.verified_by) {
-        d.verified_by.push_back(v);
+        bool known = false;  // the signature policy may have checked the same signature
+        for (const auto& have : d.verified_by)
+          known |= have.key == v.key && have.format == v.format &&
+                   have.signed_identity == v.signed_identity;
+        if (!known) d.verified_by.push_back(v);
         because += (because.empty() ? "" : " and ") + std::string("signed by ") + route.name +
                    " key " + short_key(v.key) + " (" + v.format + ")";
       }

@@ -459,6 +459,58 @@ TEST_F(ImageTrust, WritableImageRootsArePrivateOverlays) {
   EXPECT_NE(ro.err.find("Read-only file system"), std::string::npos) << ro.err;
 }
 
+// deploy/trust/ as shipped, with this test's keys where it expects them.
+TEST_F(ImageTrust, DeployExampleRoutesInternalToContainerAndPluginsToGvisor) {
+  std::string dir = work_ + "/deploy-trust";
+  std::filesystem::create_directories(dir + "/keys");
+  for (const char* f : {"trust.json", "policy.json"})
+    std::filesystem::copy_file(std::string(CLAWCAGE_SOURCE_DIR) + "/deploy/trust/" + f,
+                               dir + "/" + f);
+  std::filesystem::copy_file(internal_.keyring, dir + "/keys/internal.gpg");
+  std::filesystem::copy_file(work_ + "/plugins.pub", dir + "/keys/plugins.pub");
+  std::string store = work_ + "/store-deploy";
+  std::string agent = "registry.internal.example/agents/summarise:3";
+  std::string plugin = "registry.internal.example/plugins/web-fetch:1";
+  ASSERT_EQ(run_clawcage({"image", "import", "dir:" + signed_dir("deploy-a", &internal_, agent),
+                          "--name", agent, "--store", store},
+                         60, false)
+                .exit_code,
+            0);
+  ASSERT_EQ(run_clawcage({"image", "import", "dir:" + signed_dir("deploy-p", nullptr), "--name",
+                          plugin, "--store", store},
+                         60, false)
+                .exit_code,
+            0);
+  // Until signed, the plugin is refused; signed with the plugins key it is routed to gvisor.
+  auto v = run_clawcage(
+      {"image", "verify", "--trust-policy", dir + "/trust.json", "--store", store, plugin}, 60,
+      false);
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+  ASSERT_EQ(run_clawcage({"image", "sign", "--sigstore-key", work_ + "/plugins.pem", "--store",
+                          store, plugin},
+                         60, false)
+                .exit_code,
+            0);
+  v = run_clawcage(
+      {"image", "verify", "--trust-policy", dir + "/trust.json", "--store", store, plugin}, 60,
+      false);
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_EQ(nlohmann::json::parse(v.out)["tier"], "gvisor");
+  v = run_clawcage(
+      {"image", "verify", "--trust-policy", dir + "/trust.json", "--store", store, agent}, 60,
+      false);
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  auto j = nlohmann::json::parse(v.out);
+  EXPECT_EQ(j["tier"], "container");
+  // The signature policy and the route checked one signature: listed once.
+  EXPECT_EQ(j["verified_by"].size(), 1u) << v.out;
+  v = run_clawcage({"image", "verify", "--trust-policy", dir + "/trust.json", "--isolate",
+                    "strict", "--store", store, plugin},
+                   60, false);
+  EXPECT_EQ(v.exit_code, 1);
+  EXPECT_NE(v.out.find("weaker than gvisor"), std::string::npos) << v.out;
+}
+
 TEST_F(ImageTrust, BadPoliciesNameTheField) {
   struct Case {
     std::string json, needle;
