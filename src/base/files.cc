@@ -1,6 +1,6 @@
-#include <stdlib.h>
 #include "base/files.h"
 #include <ftw.h>
+#include <stdlib.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -31,8 +31,9 @@ void add_image_command(CLI::App& app, int& exit_code) {
     struct stat st;
     std::string path = dir->rfind("dir:", 0) == 0 ? dir->substr(4) : *dir;
     bool file = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-    bool skopeo_dir = !file && (path != *dir || (!::access((path + "/manifest.json").c_str(), F_OK) &&
-                                                 ::access((path + "/oci-layout").c_str(), F_OK)));
+    bool skopeo_dir =
+        !file && (path != *dir || (!::access((path + "/manifest.json").c_str(), F_OK) &&
+                                   ::access((path + "/oci-layout").c_str(), F_OK)));
     Result<std::vector<image::ImportedImage>> r = std::vector<image::ImportedImage>{};
     if (skopeo_dir) {
       auto one = s.import_dir(path, *name);

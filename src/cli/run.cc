@@ -148,10 +148,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   c->add_option("--allow-host-path", f->allow_host_paths,
                 "allow mounting this sensitive host path");
   c->add_flag("--exec-volumes", f->exec_volumes, "allow exec on --ro volumes");
-  c->add_flag(
-      "--writable-rootfs", f->writable_rootfs,
-      "let the task write its rootfs: an image's (or the built-in one's) through a private "
-      "overlay layer discarded with the task; strict keeps it read-only");
+  c->add_flag("--writable-rootfs", f->writable_rootfs,
+              "let the task write its rootfs: an image's (or the built-in one's) through a private "
+              "overlay layer discarded with the task; strict keeps it read-only");
   c->add_flag("--json", f->json, "print the task record as one JSON line on stderr");
   c->add_option("--record", f->record_file, "write the task record (JSON) to this file");
   c->add_option("command", f->command, "command and arguments (after --)");

@@ -138,7 +138,8 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
       return invalid_field("annotations", "an overlay rootfs needs a mount namespace");
     if (plan.rootfs.find_first_of(",:") != std::string::npos ||
         final_dir.find_first_of(",:") != std::string::npos)
-      return invalid_field("root.path", plan.rootfs + ": an overlay rootfs path may not hold ',' or ':'");
+      return invalid_field("root.path",
+                           plan.rootfs + ": an overlay rootfs path may not hold ',' or ':'");
     // The upper layer's root takes the lower root's owner and mode: the merged root looks
     // like the image's.
     struct stat root_st;

@@ -80,11 +80,13 @@ Result<DockerReference> parse(const std::string& text, const std::string& field,
     r.path = rest;
   }
   if (r.domain == "index.docker.io") r.domain = "docker.io";
-  if (r.domain == "docker.io" && r.path.find('/') == std::string::npos) r.path = "library/" + r.path;
+  if (r.domain == "docker.io" && r.path.find('/') == std::string::npos)
+    r.path = "library/" + r.path;
   size_t start = 0;
   while (true) {
     size_t end = r.path.find('/', start);
-    std::string c = r.path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string c =
+        r.path.substr(start, end == std::string::npos ? std::string::npos : end - start);
     if (!valid_path_component(c))
       return bad("bad repository name component \"" + c + "\" (lowercase letters, digits, . _ -)");
     if (end == std::string::npos) break;
@@ -109,8 +111,7 @@ Result<DockerReference> parse_docker_reference(const std::string& text, const st
   return parse(text, field, false, default_tag);
 }
 
-Result<DockerReference> parse_docker_repository(const std::string& text,
-                                                const std::string& field) {
+Result<DockerReference> parse_docker_repository(const std::string& text, const std::string& field) {
   return parse(text, field, true, false);
 }
 

@@ -45,8 +45,7 @@ Result<SignaturePayload> parse_signature_payload(const std::string& json,
       !id["docker-reference"].is_string())
     return bad("critical.identity", "must hold exactly a docker-reference string");
   p.docker_reference = id["docker-reference"].get<std::string>();
-  if (j.contains("optional") && !j["optional"].is_object())
-    return bad("optional", "not an object");
+  if (j.contains("optional") && !j["optional"].is_object()) return bad("optional", "not an object");
   return p;
 }
 
@@ -74,7 +73,8 @@ Result<SignatureBlob> parse_signature_blob(const std::string& blob) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (!j.is_object() || !j.contains("mimeType") || !j["mimeType"].is_string() ||
       !j.contains("payload") || !j["payload"].is_string())
-    return invalid_field("sigstore signature", "expected {\"mimeType\",\"payload\",\"annotations\"}");
+    return invalid_field("sigstore signature",
+                         "expected {\"mimeType\",\"payload\",\"annotations\"}");
   s.mime_type = j["mimeType"].get<std::string>();
   TRY_ASSIGN(s.payload, base64_decode(j["payload"].get<std::string>(), "sigstore payload"));
   if (j.contains("annotations")) {

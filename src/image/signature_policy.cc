@@ -81,8 +81,8 @@ Result<Requirement> parse_requirement(const json& j, const std::string& field,
   std::string type = j["type"].get<std::string>();
   if (type == "insecureAcceptAnything" || type == "reject") {
     TRY(only_fields(j, field, {"type"}));
-    r.type = type == "reject" ? Requirement::Type::reject
-                              : Requirement::Type::insecure_accept_anything;
+    r.type =
+        type == "reject" ? Requirement::Type::reject : Requirement::Type::insecure_accept_anything;
     return r;
   }
   bool gpg = type == "signedBy";
@@ -90,7 +90,8 @@ Result<Requirement> parse_requirement(const json& j, const std::string& field,
     return invalid_field(field + ".type", "unknown requirement \"" + type + "\"");
   r.type = gpg ? Requirement::Type::signed_by : Requirement::Type::sigstore_signed;
   if (gpg)
-    TRY(only_fields(j, field, {"type", "keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"}));
+    TRY(only_fields(j, field,
+                    {"type", "keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"}));
   else
     TRY(only_fields(j, field, {"type", "keyPath", "keyData", "signedIdentity"}));
   if (gpg) {
@@ -155,8 +156,7 @@ std::string identity_mismatch(const IdentityRule& rule, const ImageToCheck& imag
   };
   auto repo_digest_or_exact = [&](const DockerReference& want) -> std::string {
     if (!want.tag.empty()) {
-      return want.str() == s.str() ? ""
-                                   : "signed for " + s.str() + ", not " + want.str();
+      return want.str() == s.str() ? "" : "signed for " + s.str() + ", not " + want.str();
     }
     return want.repository() == s.repository()
                ? ""
@@ -196,9 +196,8 @@ std::string identity_mismatch(const IdentityRule& rule, const ImageToCheck& imag
       if (auto e = need_image(); !e.empty()) return e;
       std::string full = image.identity->str();
       const std::string& p = rule.prefix;
-      bool matches = full.rfind(p, 0) == 0 &&
-                     (full.size() == p.size() || full[p.size()] == '/' ||
-                      full[p.size()] == ':' || full[p.size()] == '@');
+      bool matches = full.rfind(p, 0) == 0 && (full.size() == p.size() || full[p.size()] == '/' ||
+                                               full[p.size()] == ':' || full[p.size()] == '@');
       DockerReference want = *image.identity;
       if (matches) {
         auto remapped =
@@ -234,7 +233,8 @@ Result<Verification> check_signature(const Requirement& req, const ImageToCheck&
       return make_error("check signature", "", "unexpected sigstore MIME type " + sig.mime_type);
     auto a = sig.annotations.find(kSigstoreSignatureAnnotation);
     if (a == sig.annotations.end())
-      return make_error("check signature", "", "the sigstore signature has no signature annotation");
+      return make_error("check signature", "",
+                        "the sigstore signature has no signature annotation");
     TRY_ASSIGN(std::string der, base64_decode(a->second, kSigstoreSignatureAnnotation));
     TRY_ASSIGN(v.key, sigstore_verify(sig.payload, der, req.public_key_pem));
     v.format = "sigstore";
@@ -291,8 +291,8 @@ PolicyDecision evaluate_requirements(const Requirements& requirements, const Ima
       default:
         break;
     }
-    const char* want = req.type == Requirement::Type::signed_by ? "GPG (signedBy)"
-                                                                : "sigstore (sigstoreSigned)";
+    const char* want =
+        req.type == Requirement::Type::signed_by ? "GPG (signedBy)" : "sigstore (sigstoreSigned)";
     if (image.signatures.empty()) {
       d.reason = std::string("a ") + want + " signature is required, but " + image.describe() +
                  " has none";
@@ -308,8 +308,8 @@ PolicyDecision evaluate_requirements(const Requirements& requirements, const Ima
         found = true;
         break;
       }
-      reasons += (reasons.empty() ? "" : "; ") + std::string("signature-") +
-                 std::to_string(i + 1) + ": " + v.error().message();
+      reasons += (reasons.empty() ? "" : "; ") + std::string("signature-") + std::to_string(i + 1) +
+                 ": " + v.error().message();
     }
     if (!found) {
       d.reason = std::string("no ") + want + " signature of " + image.describe() +

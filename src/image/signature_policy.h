@@ -32,7 +32,7 @@ struct IdentityRule {
     remap_identity
   };
   Kind kind = Kind::match_repo_digest_or_exact;
-  std::string reference;                // exactReference / exactRepository
+  std::string reference;              // exactReference / exactRepository
   std::string prefix, signed_prefix;  // remapIdentity
 };
 

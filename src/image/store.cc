@@ -55,8 +55,7 @@ Result<std::vector<ImportedImage>> ImageStore::import_archive(const std::string&
     if (path_exists(dir + "/manifest.json")) {
       std::string layout = dir + "/.oci";
       TRY(make_dirs(layout, 0700));
-      TRY(docker_archive_to_layout(dir, layout)
-              .context("reading the docker-archive " + archive));
+      TRY(docker_archive_to_layout(dir, layout).context("reading the docker-archive " + archive));
       return import_layout(layout, name);
     }
     return make_error("import", archive, "neither an oci-archive nor a docker-archive");
@@ -115,9 +114,9 @@ Result<Digest> check_dir_copy(const std::string& dir) {
     TRY_ASSIGN(UniqueFd fd, open_file(dir + "/" + d.hex, O_RDONLY | O_CLOEXEC));
     TRY_ASSIGN(Digest got, sha256_of_fd(fd.get()));
     if (!(got == d))
-      return make_error("verify blob", dir + "/" + d.hex,
-                        "digest mismatch: it hashes to " + got.str() + ", the manifest says " +
-                            d.str());
+      return make_error(
+          "verify blob", dir + "/" + d.hex,
+          "digest mismatch: it hashes to " + got.str() + ", the manifest says " + d.str());
   }
   return manifest_digest;
 }
@@ -175,7 +174,8 @@ Result<std::vector<std::string>> ImageStore::signatures(const Digest& manifest) 
   return out;
 }
 
-Result<std::string> ImageStore::add_signature(const Digest& manifest, const std::string& blob) const {
+Result<std::string> ImageStore::add_signature(const Digest& manifest,
+                                              const std::string& blob) const {
   if (blob.empty()) return make_error("store signature", manifest.str(), "empty signature");
   std::string dir = root_ + "/signatures/" + manifest.hex;
   TRY(make_dirs(dir, 0755));

@@ -610,11 +610,10 @@ void Orchestrator::spawn_turn() {
   }
 }
 
-Result<engine::CreateOptions> Orchestrator::create_options(const Task& task, const TaskRequest& r,
-                                                           std::string& tier, int64_t& memory,
-                                                           std::vector<std::string>& controls,
-                                                           std::string& image_digest,
-                                                           std::optional<policy::TrustDecision>& trust) {
+Result<engine::CreateOptions> Orchestrator::create_options(
+    const Task& task, const TaskRequest& r, std::string& tier, int64_t& memory,
+    std::vector<std::string>& controls, std::string& image_digest,
+    std::optional<policy::TrustDecision>& trust) {
   policy::TaskRequest p;
   p.field_prefix = "";
   p.state_root = config_.state_root();

@@ -29,9 +29,9 @@
 #include "orchestrator/config.h"
 #include "orchestrator/cpus.h"
 #include "orchestrator/journal.h"
-#include "policy/trust_policy.h"
 #include "orchestrator/metrics.h"
 #include "orchestrator/task.h"
+#include "policy/trust_policy.h"
 
 namespace clawcage::orchestrator {
 

@@ -175,8 +175,8 @@ Result<TrustDecision> TrustPolicy::decide(const std::optional<image::ImageToChec
       return invalid_field("isolate", "unknown tier \"" + *requested + "\"");
     if (tier_rank(*requested) < tier_rank(policy_tier))
       return invalid_field("isolate", "tier " + *requested + " is weaker than " + policy_tier +
-                                          ", which the trust policy gives " + what +
-                                          " because " + because);
+                                          ", which the trust policy gives " + what + " because " +
+                                          because);
     d.tier = *requested;
   }
   d.explanation = "tier " + d.tier + " because " + because;

@@ -1832,9 +1832,10 @@ TEST(DaemonTrust, SignedImagesAreRoutedOthersRefusedAndTheKeyIsKept) {
   GpgKey key = make_gpg_key(work, "internal");
   ASSERT_FALSE(key.fingerprint.empty());
   std::string accept = write_accept_all_policy(work);
-  ASSERT_EQ(skopeo_copy(accept, "--sign-by " + key.fingerprint + " --sign-identity localhost/agent:1",
-                        "oci:" + layout + ":agent", "dir:" + work + "/signed", &log, key.home),
-            0)
+  ASSERT_EQ(
+      skopeo_copy(accept, "--sign-by " + key.fingerprint + " --sign-identity localhost/agent:1",
+                  "oci:" + layout + ":agent", "dir:" + work + "/signed", &log, key.home),
+      0)
       << log;
   stop_gpg_agent(key);
   std::string store = d.root() + "/store";
@@ -1844,20 +1845,18 @@ TEST(DaemonTrust, SignedImagesAreRoutedOthersRefusedAndTheKeyIsKept) {
                 .exit_code,
             0);
   auto unsigned_layout = build_test_layout(d.root() + "/layout", "echo unsigned");
-  ASSERT_EQ(run_clawcage({"image", "import", unsigned_layout.dir, "--store", store}, 60, false)
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      run_clawcage({"image", "import", unsigned_layout.dir, "--store", store}, 60, false).exit_code,
+      0);
   std::string trust = work + "/trust.json";
-  std::ofstream(trust) << json{{"routes",
-                                {{{"name", "internal"},
-                                  {"tier", "strict"},
-                                  {"requirements",
-                                   {{{"type", "signedBy"},
-                                     {"keyType", "GPGKeys"},
-                                     {"keyPath", key.keyring}}}}},
-                                 {{"name", "local"}, {"tier", "container"}, {"source", "rootfs"}}}},
-                               {"otherwise", "reject"}}
-                              .dump();
+  std::ofstream(trust) << json{
+      {"routes",
+       {{{"name", "internal"},
+         {"tier", "strict"},
+         {"requirements",
+          {{{"type", "signedBy"}, {"keyType", "GPGKeys"}, {"keyPath", key.keyring}}}}},
+        {{"name", "local"}, {"tier", "container"}, {"source", "rootfs"}}}},
+      {"otherwise", "reject"}}.dump();
   d.write_config(json{{"image_store", store}, {"trust_policy", trust}}.dump());
   ASSERT_TRUE(d.start());
   Api api(d);

@@ -60,10 +60,9 @@ class ImageTrust : public ::testing::Test {
     nlohmann::json dir_req = req;
     dir_req["signedIdentity"] = {{"type", "exactReference"},
                                  {"dockerReference", "localhost/agent:1"}};
-    nlohmann::json j = {{"default", {{{"type", "reject"}}}},
-                        {"transports",
-                         {{"dir", {{"", {dir_req}}}},
-                          {"docker", {{"localhost/agent", {req}}}}}}};
+    nlohmann::json j = {
+        {"default", {{{"type", "reject"}}}},
+        {"transports", {{"dir", {{"", {dir_req}}}}, {"docker", {{"localhost/agent", {req}}}}}}};
     write(p, j.dump(2));
     return p;
   }
@@ -103,9 +102,9 @@ TEST_F(ImageTrust, ImportsWhatUmociSkopeoAndPodmanWriteAndRunsEach) {
   };
   std::vector<Kind> kinds = {{layout_, "localhost/umoci:1"}};
   std::string oci_archive = work_ + "/agent-oci.tar", docker_archive = work_ + "/agent-docker.tar";
-  ASSERT_EQ(skopeo_copy(accept_all_, "", "oci:" + layout_ + ":agent", "oci-archive:" + oci_archive,
-                        &log),
-            0)
+  ASSERT_EQ(
+      skopeo_copy(accept_all_, "", "oci:" + layout_ + ":agent", "oci-archive:" + oci_archive, &log),
+      0)
       << log;
   kinds.push_back({oci_archive, "localhost/oci-archive:1"});
   ASSERT_EQ(skopeo_copy(accept_all_, "", "oci:" + layout_ + ":agent",
@@ -115,7 +114,8 @@ TEST_F(ImageTrust, ImportsWhatUmociSkopeoAndPodmanWriteAndRunsEach) {
   kinds.push_back({docker_archive, "localhost/docker-archive:1"});
   kinds.push_back({"dir:" + signed_dir("kinds-dir", nullptr), "localhost/dir:1"});
   // podman names an image from an oci: path; a docker-archive carries its own name.
-  std::string saved = podman_save(work_, "docker-archive:" + docker_archive, "localhost/saved:1", &log);
+  std::string saved =
+      podman_save(work_, "docker-archive:" + docker_archive, "localhost/saved:1", &log);
   ASSERT_FALSE(saved.empty()) << log;
   kinds.push_back({saved, "localhost/podman:1"});
   for (const auto& k : kinds) {
@@ -141,9 +141,7 @@ TEST_F(ImageTrust, SignatureCasesAgreeWithSkopeoAndRefusedImagesStartNothing) {
   // A manifest edited after signing (whitespace: the same content, another digest).
   std::string tampered_manifest = work_ + "/tampered-manifest";
   std::filesystem::copy(good, tampered_manifest);
-  {
-    std::ofstream(tampered_manifest + "/manifest.json", std::ios::app) << "\n";
-  }
+  { std::ofstream(tampered_manifest + "/manifest.json", std::ios::app) << "\n"; }
   // A layer blob edited after signing.
   std::string tampered_blob = work_ + "/tampered-blob";
   std::filesystem::copy(good, tampered_blob);
@@ -172,8 +170,8 @@ TEST_F(ImageTrust, SignatureCasesAgreeWithSkopeoAndRefusedImagesStartNothing) {
   // The same images in the store, run under a trust policy whose signature policy is that
   // file: only the good one starts; the others are refused with the reason and leave nothing.
   std::string store = work_ + "/store-cases";
-  std::string trust = trust_file({{"signaturePolicy", policy},
-                                  {"routes", {{{"name", "any"}, {"tier", "container"}}}}});
+  std::string trust = trust_file(
+      {{"signaturePolicy", policy}, {"routes", {{{"name", "any"}, {"tier", "container"}}}}});
   struct Expect {
     std::string dir, why;
   };
@@ -198,9 +196,9 @@ TEST_F(ImageTrust, SignatureCasesAgreeWithSkopeoAndRefusedImagesStartNothing) {
   // images share the good one's.
   for (size_t i = 0; i < refused.size(); ++i) {
     std::string own = store + "-" + std::to_string(i);
-    imp = run_clawcage({"image", "import", "dir:" + refused[i].dir, "--name",
-                        "localhost/agent:1", "--store", own},
-                       60, false);
+    imp = run_clawcage(
+        {"image", "import", "dir:" + refused[i].dir, "--name", "localhost/agent:1", "--store", own},
+        60, false);
     ASSERT_EQ(imp.exit_code, 0) << imp.err;
     task = unique_name("refused");
     auto r = run_clawcage({"run", "--task", task, "--trust-policy", trust, "--image",
@@ -239,12 +237,10 @@ TEST_F(ImageTrust, SignatureCasesAgreeWithSkopeoAndRefusedImagesStartNothing) {
   // A blob changed in the store after import is caught when the rootfs is assembled.
   std::string manifest_hex = ok.record["image_digest"].get<std::string>().substr(7);
   std::string manifest_path = store + "/blobs/sha256/" + manifest_hex;
-  {
-    std::ofstream(manifest_path, std::ios::app) << " ";
-  }
+  { std::ofstream(manifest_path, std::ios::app) << " "; }
   task = unique_name("storetamper");
-  r = run_clawcage({"run", "--task", task, "--trust-policy", trust, "--image",
-                    "localhost/agent:1", "--store", store});
+  r = run_clawcage({"run", "--task", task, "--trust-policy", trust, "--image", "localhost/agent:1",
+                    "--store", store});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_NE(r.err.find("content changed"), std::string::npos) << "store tamper: " << r.err;
   expect_nothing_left(task);
@@ -286,9 +282,8 @@ TEST_F(ImageTrust, SigstoreSignaturesMadeByOpensslVerifyAndOursVerifyWithOpenssl
     write(p, j.dump());
     return p;
   };
-  auto v = run_clawcage({"image", "verify", "--policy", policy_for(work_ + "/plugins.pub"),
-                         "dir:" + dir},
-                        60, false);
+  auto v = run_clawcage(
+      {"image", "verify", "--policy", policy_for(work_ + "/plugins.pub"), "dir:" + dir}, 60, false);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   v = run_clawcage({"image", "verify", "--policy", policy_for(work_ + "/rogue.pub"), "dir:" + dir},
                    60, false);
@@ -298,9 +293,8 @@ TEST_F(ImageTrust, SigstoreSignaturesMadeByOpensslVerifyAndOursVerifyWithOpenssl
   blob.payload = image::make_signature_payload(image::kSigstorePayloadType, manifest_digest,
                                                "localhost/plugin:2");
   write(dir + "/signature-1", image::serialize_signature_blob(blob));
-  v = run_clawcage({"image", "verify", "--policy", policy_for(work_ + "/plugins.pub"),
-                    "dir:" + dir},
-                   60, false);
+  v = run_clawcage(
+      {"image", "verify", "--policy", policy_for(work_ + "/plugins.pub"), "dir:" + dir}, 60, false);
   EXPECT_EQ(v.exit_code, 1) << v.out;
 
   // clawcage image sign --sigstore-key, checked by openssl.
@@ -344,8 +338,8 @@ TEST_F(ImageTrust, TrustPolicyRoutesTiersAndGuardsVolumes) {
                          60, false)
                 .exit_code,
             0);
-  ASSERT_EQ(run_clawcage({"image", "import", "dir:" + signed_dir("route-plugin", nullptr),
-                          "--name", "localhost/plugin:1", "--store", store},
+  ASSERT_EQ(run_clawcage({"image", "import", "dir:" + signed_dir("route-plugin", nullptr), "--name",
+                          "localhost/plugin:1", "--store", store},
                          60, false)
                 .exit_code,
             0);
@@ -357,29 +351,30 @@ TEST_F(ImageTrust, TrustPolicyRoutesTiersAndGuardsVolumes) {
   std::filesystem::create_directories(inputs + "/.env.d");
   std::filesystem::create_directories(out_ok);
   std::filesystem::permissions(out_ok, std::filesystem::perms::all);
-  std::string trust = trust_file(
-      {{"routes",
-        {{{"name", "internal"},
-          {"tier", "container"},
-          {"requirements",
-           {{{"type", "signedBy"},
-             {"keyType", "GPGKeys"},
-             {"keyPath", internal_.keyring},
-             {"signedIdentity", {{"type", "matchRepository"}}}}}}},
-         {{"name", "plugins"},
-          {"tier", "strict"},
-          {"requirements",
-           {{{"type", "sigstoreSigned"},
-             {"keyPath", work_ + "/plugins.pub"},
-             {"signedIdentity", {{"type", "matchRepository"}}}}}}},
-         {{"name", "local"}, {"tier", "chroot"}, {"source", "rootfs"}}}},
-       {"otherwise", "reject"},
-       {"volumes",
-        {{"allow", {work_}}, {"block", {".env*"}}, {"readOnlyInputs", true},
-         {"writable", {out_ok}}}}});
+  std::string trust = trust_file({{"routes",
+                                   {{{"name", "internal"},
+                                     {"tier", "container"},
+                                     {"requirements",
+                                      {{{"type", "signedBy"},
+                                        {"keyType", "GPGKeys"},
+                                        {"keyPath", internal_.keyring},
+                                        {"signedIdentity", {{"type", "matchRepository"}}}}}}},
+                                    {{"name", "plugins"},
+                                     {"tier", "strict"},
+                                     {"requirements",
+                                      {{{"type", "sigstoreSigned"},
+                                        {"keyPath", work_ + "/plugins.pub"},
+                                        {"signedIdentity", {{"type", "matchRepository"}}}}}}},
+                                    {{"name", "local"}, {"tier", "chroot"}, {"source", "rootfs"}}}},
+                                  {"otherwise", "reject"},
+                                  {"volumes",
+                                   {{"allow", {work_}},
+                                    {"block", {".env*"}},
+                                    {"readOnlyInputs", true},
+                                    {"writable", {out_ok}}}}});
   auto run = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {"run", "--task", unique_name("route"), "--trust-policy",
-                                     trust, "--store", store};
+    std::vector<std::string> args = {
+        "run", "--task", unique_name("route"), "--trust-policy", trust, "--store", store};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_clawcage(args);
   };
@@ -419,9 +414,9 @@ TEST_F(ImageTrust, TrustPolicyRoutesTiersAndGuardsVolumes) {
            "touch /out/x && ! touch /in/y"});
   EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
   // clawcage image verify --trust-policy shows the decision without running anything.
-  auto v = run_clawcage({"image", "verify", "--trust-policy", trust, "--store", store,
-                         "localhost/plugin:1"},
-                        60, false);
+  auto v = run_clawcage(
+      {"image", "verify", "--trust-policy", trust, "--store", store, "localhost/plugin:1"}, 60,
+      false);
   EXPECT_EQ(v.exit_code, 0) << v.err;
   EXPECT_NE(v.out.find("\"tier\": \"strict\""), std::string::npos) << v.out;
 }
@@ -431,11 +426,10 @@ TEST_F(ImageTrust, TrustPolicyRoutesTiersAndGuardsVolumes) {
 // layer goes with the task.
 TEST_F(ImageTrust, WritableImageRootsArePrivateOverlays) {
   std::string store = work_ + "/store-overlay";
-  ASSERT_EQ(
-      run_clawcage({"image", "import", layout_, "--name", "localhost/ov:1", "--store", store}, 60,
-                   false)
-          .exit_code,
-      0);
+  ASSERT_EQ(run_clawcage({"image", "import", layout_, "--name", "localhost/ov:1", "--store", store},
+                         60, false)
+                .exit_code,
+            0);
   for (const char* tier : {"container", "chroot"}) {
     std::string first = unique_name("ov1"), second = unique_name("ov2");
     auto w = run_clawcage({"run", "--task", first, "--isolate", tier, "--writable-rootfs",
@@ -504,8 +498,8 @@ TEST_F(ImageTrust, DeployExampleRoutesInternalToContainerAndPluginsToGvisor) {
   EXPECT_EQ(j["tier"], "container");
   // The signature policy and the route checked one signature: listed once.
   EXPECT_EQ(j["verified_by"].size(), 1u) << v.out;
-  v = run_clawcage({"image", "verify", "--trust-policy", dir + "/trust.json", "--isolate",
-                    "strict", "--store", store, plugin},
+  v = run_clawcage({"image", "verify", "--trust-policy", dir + "/trust.json", "--isolate", "strict",
+                    "--store", store, plugin},
                    60, false);
   EXPECT_EQ(v.exit_code, 1);
   EXPECT_NE(v.out.find("weaker than gvisor"), std::string::npos) << v.out;

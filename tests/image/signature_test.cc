@@ -15,11 +15,12 @@ TEST(SignaturePayload, RoundTripsAndIsStrict) {
   // The other format's type is refused: a cosign payload is not a simple signing one.
   EXPECT_FALSE(parse_signature_payload(
       make_signature_payload(kSigstorePayloadType, digest, "localhost/a:1"), kSimpleSigningType));
-  for (const char* bad :
-       {"[]", R"({"critical":{}})",
-        R"({"critical":{"type":"atomic container signature","image":{"docker-manifest-digest":"x"},"identity":{"docker-reference":"y"},"extra":1}})",
-        R"({"critical":{"type":"atomic container signature","image":{"docker-manifest-digest":1},"identity":{"docker-reference":"y"}}})",
-        R"({"critical":{"type":"atomic container signature","image":{"docker-manifest-digest":"x"},"identity":{"docker-reference":"y"}},"sneaky":{}})"}) {
+  for (
+      const char* bad :
+      {"[]", R"({"critical":{}})",
+       R"({"critical":{"type":"atomic container signature","image":{"docker-manifest-digest":"x"},"identity":{"docker-reference":"y"},"extra":1}})",
+       R"({"critical":{"type":"atomic container signature","image":{"docker-manifest-digest":1},"identity":{"docker-reference":"y"}}})",
+       R"({"critical":{"type":"atomic container signature","image":{"docker-manifest-digest":"x"},"identity":{"docker-reference":"y"}},"sneaky":{}})"}) {
     auto r = parse_signature_payload(bad, kSimpleSigningType);
     EXPECT_FALSE(r) << bad;
     if (!r) {

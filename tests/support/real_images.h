@@ -8,8 +8,8 @@
 namespace clawcage::test {
 
 // A busybox-static image built with umoci: an OCI layout at <work>/oci with the tag
-// "agent", whose Cmd is `/bin/sh -c SCRIPT`; /var/tmp is world-writable (mode 1777). Returns the layout dir ("" on failure, with
-// the tool's output in `log`).
+// "agent", whose Cmd is `/bin/sh -c SCRIPT`; /var/tmp is world-writable (mode 1777). Returns the
+// layout dir ("" on failure, with the tool's output in `log`).
 std::string build_umoci_image(const std::string& work, const std::string& script,
                               std::string* log = nullptr);
 
@@ -32,8 +32,8 @@ bool make_ec_key(const std::string& work, const std::string& name);
 int skopeo_copy(const std::string& policy, const std::string& flags, const std::string& from,
                 const std::string& to, std::string* log = nullptr,
                 const std::string& gnupg_home = "");
-// `podman save --format docker-archive` of an image podman pulls from `layout_ref`, through a throwaway podman
-// store under `work` (vfs driver; removed after). Returns the archive path or "".
+// `podman save --format docker-archive` of an image podman pulls from `layout_ref`, through a
+// throwaway podman store under `work` (vfs driver; removed after). Returns the archive path or "".
 std::string podman_save(const std::string& work, const std::string& layout_ref,
                         const std::string& name, std::string* log = nullptr);
 // A policy.json accepting anything (for copies that only move images).
