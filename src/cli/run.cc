@@ -103,9 +103,11 @@ int run(policy::TaskRequest& f) {
 void add_run_command(CLI::App& app, int& exit_code) {
   auto f = std::make_shared<policy::TaskRequest>();
   CLI::App* c = app.add_subcommand("run", "run one task in a fresh sandbox and wait for it");
-  c->add_option("--isolate", f->isolate, "tier: chroot, container (default) or strict")
+  c->add_option("--isolate", f->isolate, "tier: chroot, container (default), strict or gvisor")
       ->each([f](const std::string&) { f->isolate_given = true; });
   c->add_option("--task", f->task, "task name (names its cgroup and records)");
+  c->add_option("--gvisor-platform", f->gvisor_platform,
+                "tier gvisor: runsc platform, ptrace (default) or kvm");
   c->add_option("--rootfs", f->rootfs, "run on a plain directory instead of the built-in image");
   c->add_option("--bundle", f->bundle, "run an OCI bundle (config.json + rootfs)");
   c->add_option("--image", f->image, "run an imported image: name:tag or @sha256:...");

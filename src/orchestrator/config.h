@@ -26,6 +26,7 @@ struct DaemonConfig {
   std::string cgroup_parent = "clawcaged";            // <hierarchy>/<parent>/<task id>
   std::string image_store;                            // "" = the default store
   std::string default_tier = "container";
+  std::string gvisor_platform;  // tier gvisor: runsc --platform ("": env, else ptrace)
   int64_t default_deadline_ms = 3600 * 1000;
   int64_t max_deadline_ms = 24 * 3600 * 1000;
   int64_t kill_grace_ms = 2000;

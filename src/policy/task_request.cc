@@ -151,6 +151,7 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
   engine::CreateOptions o;
   o.id = f.task.empty() ? random_task_id() : f.task;
   o.state_root = f.state_root;
+  o.gvisor_platform = f.gvisor_platform;
   TRY(engine::check_sandbox_id(o.id));
   TRY_ASSIGN(spec::Tier tier, spec::parse_tier(f.isolate));
   VolumeRules rules{f.allow_host_paths};

@@ -12,7 +12,7 @@ int capability_number(const std::string& name);  // -1 if unknown
 std::vector<std::string> capability_names();     // every name capability_number knows
 int rlimit_number(const std::string& name);      // -1 if unknown
 // Annotation keys clawcage reads.
-inline constexpr const char* kTierAnnotation = "run.clawcage.tier";
+inline constexpr const char* kTierAnnotation = "run.clawcage.tier";  // "gvisor": runs under runsc
 inline constexpr const char* kRootSwitchAnnotation = "run.clawcage.root-switch";
 // Comma list of "signal", "abstract-unix", and "required" (fail if the kernel lacks it;
 // without it the scopes are best effort and a missing one is reported as a warning).
