@@ -94,7 +94,8 @@ Result<void> remove_flat_dir(const std::string& path) {
 
 Result<void> remove_state_dir(const std::string& dir) {
   // The gvisor tier's runsc bundle and runsc --root (see gvisor.cc).
-  for (const char* sub : {"/bundle", "/runsc"}) TRY(remove_flat_dir(dir + sub));
+  // (volumes/ is empty on the host: its mounts lived in runsc's own mount namespace.)
+  for (const char* sub : {"/bundle", "/runsc", "/volumes"}) TRY(remove_flat_dir(dir + sub));
   for (const char* f : {"/exec.fifo", "/state.json", "/state.json.tmp", "/config.json"})
     if (unlink((dir + f).c_str()) != 0 && errno != ENOENT) return system_error("unlink", dir + f);
   if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", dir);

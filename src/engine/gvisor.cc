@@ -32,32 +32,45 @@ namespace clawcage::engine {
 
 namespace {
 
-// The spec runsc gets: rootfs and bind sources absolute (runsc resolves them from its own
-// working directory otherwise), cgroupsPath dropped (clawcage owns the cgroup).
-Result<spec::Spec> runsc_config(const CreateOptions& o) {
-  spec::Spec config = o.spec;
-  TRY_ASSIGN(config.root.path, detail::resolve_rootfs(o));
-  config.linux.cgroups_path.clear();
-  for (size_t i = 0; i < config.mounts.size(); ++i) {
-    spec::Mount& m = config.mounts[i];
-    bool bind = m.type == "bind" || m.type.empty();
-    for (const auto& opt : m.options) bind |= opt == "bind" || opt == "rbind";
-    if (!bind) continue;
-    if (m.source.empty() || m.source.front() != '/') m.source = o.bundle_dir + "/" + m.source;
-    // Checked here, before anything exists, so a missing volume names its field rather than
-    // failing inside runsc's gofer. A policy-checked source ("x-clawcage-nofollow", a
-    // clawcage option runsc does not know) is opened as the native tiers open it: no
-    // symlink on the way. runsc's gofer then opens the same path again (see README: limits).
-    std::string field = "mounts[" + std::to_string(i) + "].source";
-    bool nofollow = std::erase(m.options, std::string(os::kNoFollowOption)) > 0;
-    open_how how{};
-    how.flags = O_PATH | O_CLOEXEC;
-    how.resolve = nofollow ? RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS : 0;
-    UniqueFd fd(
-        static_cast<int>(syscall(SYS_openat2, AT_FDCWD, m.source.c_str(), &how, sizeof how)));
-    if (!fd) return system_error(field, m.source);
+// runsc's bundle: the spec it gets and the detached mounts the init stages for it.
+struct RunscBundle {
+  spec::Spec config;
+  std::string rootfs;    // host path
+  os::MountPlan mounts;  // owns the volumes' detached trees until the init has them
+  std::vector<os::StagedVolume> volumes;
+};
+
+// The spec runsc gets: the rootfs and every bind source replaced by their places under the
+// staging dir (see RunscInitPlan), cgroupsPath dropped (clawcage owns the cgroup). The
+// volumes are opened here, host-side, exactly as the native tiers open them (policy-checked
+// sources without following links, flags set on a detached copy), so a missing or swapped
+// source fails now, naming its field, before anything exists.
+Result<RunscBundle> prepare_runsc_bundle(const CreateOptions& o, const std::string& staging) {
+  RunscBundle b;
+  b.config = o.spec;
+  TRY_ASSIGN(b.rootfs, detail::resolve_rootfs(o));
+  b.config.root.path = staging + "/rootfs";
+  b.config.linux.cgroups_path.clear();
+  spec::Spec absolute = o.spec;
+  for (auto& m : absolute.mounts)
+    if (!m.source.empty() && m.source.front() != '/' && m.type == "bind")
+      m.source = o.bundle_dir + "/" + m.source;
+  TRY_ASSIGN(b.mounts, os::plan_mounts(absolute));
+  TRY(os::open_mount_sources(b.mounts));
+  for (const auto& op : b.mounts.ops) {
+    if (op.kind != os::MountKind::bind) continue;
+    struct stat st;
+    if (fstat(op.source_fd, &st) != 0) return system_error("stat", op.source);
+    os::StagedVolume v{op.source_fd, "v" + std::to_string(b.volumes.size()), S_ISDIR(st.st_mode)};
+    for (auto& m : b.config.mounts) {
+      if (m.destination != op.destination) continue;
+      m.source = staging + "/" + v.name;
+      // A clawcage option runsc does not know; its work was done by open_mount_sources.
+      std::erase(m.options, std::string(os::kNoFollowOption));
+    }
+    b.volumes.push_back(std::move(v));
   }
-  return config;
+  return b;
 }
 
 }  // namespace
@@ -76,8 +89,9 @@ Result<Sandbox> Sandbox::create_under_runsc(os::CgroupManager& cgroups, CreateOp
   if (o.preserve_fds) return invalid_field("preserve-fds", "not supported for tier gvisor");
   // runsc must exist before anything is created: without it there is nothing to clean up.
   TRY_ASSIGN(os::Runsc runsc, os::locate_runsc(o.gvisor_platform).context("tier gvisor"));
-  TRY_ASSIGN(spec::Spec config, runsc_config(o));
-  std::string config_json = spec::to_json(config, -1);
+  std::string state_dir = o.state_root + "/" + o.id;
+  TRY_ASSIGN(RunscBundle bundle, prepare_runsc_bundle(o, state_dir + "/volumes"));
+  std::string config_json = spec::to_json(bundle.config, -1);
 
   Sandbox sb;
   sb.id_ = o.id;
@@ -91,12 +105,13 @@ Result<Sandbox> Sandbox::create_under_runsc(os::CgroupManager& cgroups, CreateOp
   sb.times_.prepare_ms = detail::ms_since(t0);
 
   TRY(sb.claim_state_dir(o, [&](const std::string& dir) -> Result<void> {
-    std::string bundle = dir + "/bundle";
-    if (mkdir(bundle.c_str(), 0700) != 0) return system_error("mkdir", bundle);
-    TRY(create_file(bundle + "/config.json", config_json, 0600));
-    std::string root = dir + "/runsc";
-    if (mkdir(root.c_str(), 0700) != 0) return system_error("mkdir", root);
-    return ok();
+    // runsc's gofer, as the sandbox's mapped root, must traverse to the staging dir (it
+    // cannot list it, and every file in here is 0600).
+    if (chmod(dir.c_str(), 0711) != 0) return system_error("chmod", dir);
+    for (const char* sub : {"/bundle", "/runsc", "/volumes"})
+      if (mkdir((dir + sub).c_str(), std::string(sub) == "/volumes" ? 0711 : 0700) != 0)
+        return system_error("mkdir", dir + sub);
+    return create_file(dir + "/bundle/config.json", config_json, 0600);
   }));
 
   auto t1 = detail::Clock::now();
@@ -110,6 +125,10 @@ Result<Sandbox> Sandbox::create_under_runsc(os::CgroupManager& cgroups, CreateOp
   plan.argv = os::runsc_run_argv(runsc, sb.state_dir_ + "/runsc", sb.state_dir_ + "/bundle", o.id);
   for (int i = 0; i < 3; ++i) plan.stdio_fds[i] = o.stdio_fds[i];
   plan.die_with_parent = o.die_with_parent;
+  plan.staging_dir = sb.state_dir_ + "/volumes";
+  plan.rootfs = bundle.rootfs;
+  plan.readonly_root = o.spec.root.readonly;
+  plan.volumes = bundle.volumes;
   TRY_ASSIGN(auto channels, os::SyncChannel::make_pair());
   sb.channel_ = std::move(channels.first);
   const os::SyncChannel& child_end = channels.second;
@@ -122,6 +141,7 @@ Result<Sandbox> Sandbox::create_under_runsc(os::CgroupManager& cgroups, CreateOp
                return os::run_runsc_init(plan, child_end);
              }));
   channels.second.close();
+  bundle.mounts.source_fds.clear();  // the init holds its copies
   sb.cgroup_->close_clone_fd();
   sb.times_.clone_ms = detail::ms_since(t2);
 

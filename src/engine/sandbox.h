@@ -165,8 +165,9 @@ Result<os::ChildProcess> exec_in_sandbox(os::CgroupManager& cgroups, const ExecO
 // gone; `only_id` limits it to one sandbox. Returns how many went.
 int remove_abandoned_claims(const std::string& state_root, const std::string& only_id = "");
 
-// Removes a sandbox's state dir (the files create writes in it, the gvisor tier's bundle/
-// and runsc/ subdirs with what runsc left in them, then the dir); a missing dir is fine.
+// Removes a sandbox's state dir (the files create writes in it, the gvisor tier's bundle/,
+// runsc/ and volumes/ subdirs with what runsc left in them, then the dir); a missing dir is
+// fine.
 Result<void> remove_state_dir(const std::string& dir);
 
 // Sandbox ids name cgroups and state dirs: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.

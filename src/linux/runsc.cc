@@ -1,7 +1,10 @@
 #include "linux/runsc.h"
 
 #include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,8 +30,48 @@ Result<void> check(bool okay, const char* operation, const std::string& subject)
   return ok();
 }
 
+// In a mount namespace of our own (runsc run and its gofer inherit it, the host never sees
+// it): a tmpfs at the staging dir with the rootfs and the volumes bound beneath it.
+Result<void> stage_mounts(const RunscInitPlan& plan) {
+  TRY(check(unshare(CLONE_NEWNS) == 0, "unshare", "mount namespace of runsc"));
+  TRY(check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "make mounts private",
+            "/"));
+  const std::string& dir = plan.staging_dir;
+  TRY(check(mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=0711,size=64k") == 0,
+            "mount tmpfs", dir));
+  std::string root = dir + "/rootfs";
+  TRY(check(mkdir(root.c_str(), 0755) == 0, "mkdir", root));
+  TRY(check(mount(plan.rootfs.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) == 0,
+            "bind rootfs", plan.rootfs));
+  // Read-only only: runsc's gofer remounts the root later from inside the sandbox's user
+  // namespace, where every flag set here is locked and a remount that drops one fails.
+  if (plan.readonly_root)
+    TRY(check(mount(nullptr, root.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0,
+              "remount read-only", root));
+  for (const auto& v : plan.volumes) {
+    std::string target = dir + "/" + v.name;
+    if (v.directory) {
+      TRY(check(mkdir(target.c_str(), 0700) == 0, "mkdir", target));
+    } else {
+      int fd = open(target.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+      TRY(check(fd >= 0, "create", target));
+      close(fd);
+    }
+    TRY(check(syscall(SYS_move_mount, v.tree_fd, "", AT_FDCWD, target.c_str(),
+                      MOVE_MOUNT_F_EMPTY_PATH) == 0,
+              "move_mount", target));
+    close(v.tree_fd);
+  }
+  return ok();
+}
+
 Result<void> become_runsc(const RunscInitPlan& plan, const SyncChannel& channel) {
-  TRY(take_stdio_close_rest(plan.stdio_fds, {channel.fd()}));
+  {
+    std::vector<int> keep = {channel.fd()};
+    for (const auto& v : plan.volumes) keep.push_back(v.tree_fd);
+    TRY(take_stdio_close_rest(plan.stdio_fds, keep));
+  }
   // runsc starts its sandbox and gofer with --attached semantics: they die with `runsc run`,
   // which dies with its creator unless the creator is a daemon whose tasks outlive it.
   if (plan.die_with_parent)
@@ -38,6 +81,7 @@ Result<void> become_runsc(const RunscInitPlan& plan, const SyncChannel& channel)
   // The parent places us in every cgroup before this arrives: runsc's sandbox and gofer are
   // forked after it, inside them.
   TRY(channel.expect(SyncMessage::go, -1, -1));
+  TRY(stage_mounts(plan).context("staging the rootfs and volumes for runsc"));
   TRY(channel.send(SyncMessage::ready));
   TRY(channel.expect(SyncMessage::start, -1, -1));
   std::vector<char*> argv;

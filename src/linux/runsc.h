@@ -33,17 +33,37 @@ Result<Runsc> locate_runsc(const std::string& platform);
 std::vector<std::string> runsc_run_argv(const Runsc& runsc, const std::string& root_dir,
                                         const std::string& bundle_dir, const std::string& id);
 
+// A volume as runsc will see it: a detached mount made by the parent (its ro, nosuid,
+// nodev, noexec flags already set; policy-checked sources opened without following links),
+// attached by the init at <staging_dir>/<name>.
+struct StagedVolume {
+  int tree_fd = -1;
+  std::string name;
+  bool directory = true;
+};
+
 // What the sandbox's init needs to become `runsc run`.
 struct RunscInitPlan {
   std::string binary;
   std::vector<std::string> argv;
   int stdio_fds[3] = {-1, -1, -1};  // -1 keeps the inherited one
   bool die_with_parent = true;
+  // runsc's gofer opens the rootfs and the volume sources by path after it has entered the
+  // sandbox's user namespace (as host uid 100000), so a source under a directory only root
+  // may traverse (the daemon's data dir, a home dir) would fail there. The init therefore
+  // gives runsc a private mount namespace in which a tmpfs at staging_dir (under the state
+  // dir, which others may traverse but not list) holds the rootfs at "rootfs" and every
+  // volume: nothing of it is visible on the host, and it all goes with runsc's processes.
+  std::string staging_dir;
+  std::string rootfs;  // host path, bound at <staging_dir>/rootfs
+  bool readonly_root = true;
+  std::vector<StagedVolume> volumes;
 };
 
 // Runs in the cloned child (already in the sandbox's cgroup): stdio, no other host fd, a new
-// session, `go` (the parent placed it in every hierarchy), `ready`, `start`, then execve of
-// runsc. Returns an exit code only on failure, after reporting the Error on the channel.
+// session, `go` (the parent placed it in every hierarchy), the staging mounts, `ready`,
+// `start`, then execve of runsc. Returns an exit code only on failure, after reporting the
+// Error on the channel.
 int run_runsc_init(const RunscInitPlan& plan, const SyncChannel& channel);
 
 // Delivers `signal` to the sandbox's payload with `runsc --root ROOT kill ID SIGNAL`: a

@@ -9,14 +9,56 @@
 // Landlock scopes and the pivot_root/chroot switch are native-runtime mechanisms: runsc has
 // its own (the sentry cannot signal or connect to anything on the host at all), so their
 // annotations are dropped rather than claimed.
+#include <algorithm>
+
 #include "spec/tiers/tier_detail.h"
 #include "spec/validate.h"
 
 namespace clawcage::spec {
 
+namespace {
+
+// The cgroup's pids limit counts every host task of the sandbox, runsc's included. Measured
+// on the development VM (runsc 20221219, ptrace platform): `runsc run`, its sandbox and
+// gofer use about 40-60 tasks before the payload starts, and each payload process costs
+// about 6 more (its ptrace stub and the sentry threads that trace it): 64 sleeping
+// processes peaked at 351 tasks, 256 at 1606.
+constexpr int64_t kRunscBaseTasks = 64;
+constexpr int64_t kHostTasksPerProcess = 6;
+constexpr int64_t kMinimumPids = kRunscBaseTasks + 4 * kHostTasksPerProcess;
+
+// When the cgroup's pids limit is what stops a fork bomb, the sentry cannot make a thread
+// and dies (Go's "failed to create new OS thread", exit 2). RLIMIT_NPROC inside the sentry
+// (gVisor enforces it for the sandbox's own processes, which are all its) makes the
+// payload's fork fail with EAGAIN first, sized so that its processes fit under the limit.
+Result<void> fit_processes_under_pids(Spec& s) {
+  int64_t pids = s.linux.resources.pids->limit;
+  if (pids < kMinimumPids)
+    return invalid_field("linux.resources.pids.limit",
+                         "tier gvisor needs at least " + std::to_string(kMinimumPids) + " (got " +
+                             std::to_string(pids) +
+                             "): the limit counts every host task of the sandbox, and runsc "
+                             "itself uses about " +
+                             std::to_string(kRunscBaseTasks) + ", each sandbox process about " +
+                             std::to_string(kHostTasksPerProcess));
+  uint64_t nproc = static_cast<uint64_t>((pids - kRunscBaseTasks) / kHostTasksPerProcess);
+  auto it = std::find_if(s.process.rlimits.begin(), s.process.rlimits.end(),
+                         [](const Rlimit& r) { return r.type == "RLIMIT_NPROC"; });
+  if (it == s.process.rlimits.end()) {
+    s.process.rlimits.push_back({"RLIMIT_NPROC", nproc, nproc});
+  } else {
+    it->soft = std::min(it->soft, nproc);
+    it->hard = std::min(it->hard, nproc);
+  }
+  return ok();
+}
+
+}  // namespace
+
 Result<TierResult> apply_gvisor_tier(Spec spec, const TierDefaults& defaults) {
   TRY_ASSIGN(TierResult out, apply_strict_tier(std::move(spec), defaults));
   Spec& s = out.spec;
+  TRY(fit_processes_under_pids(s));
   s.annotations.erase(kLandlockAnnotation);
   s.annotations.erase(kRootSwitchAnnotation);
   s.annotations[kTierAnnotation] = "gvisor";
@@ -31,7 +73,7 @@ Result<TierResult> apply_gvisor_tier(Spec spec, const TierDefaults& defaults) {
                   "rootfs:read-only",
                   "tmp:private-tmpfs",
                   "limits:memory,pids,cpu(mandatory; the cgroup holds every runsc process)",
-                  "rlimits",
+                  "rlimits(+RLIMIT_NPROC fitted under the pids limit)",
                   "cgroup-limits"};
   return out;
 }
