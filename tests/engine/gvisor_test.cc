@@ -284,6 +284,26 @@ TEST_F(Gvisor, ReadOnlyVolumeStaysReadOnly) {
   remove_tree(dir);
 }
 
+TEST_F(Gvisor, RootfsAndVolumesUnderRootOnlyDirectoriesWork) {
+  // runsc's gofer runs as the sandbox's mapped root (host uid 100000); the engine stages the
+  // rootfs and volumes for it, so sources it could not traverse itself still work, as they
+  // do in the native tiers (the daemon's data dir is such a place).
+  std::string top = make_temp_dir("gv-private");
+  ASSERT_EQ(chmod(top.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((top + "/in").c_str(), 0755), 0);
+  std::ofstream(top + "/in/input.txt") << "data\n";
+  auto cp = run_shell("cp -a /var/lib/clawcage/images/builtin/rootfs " + top + "/rootfs 2>&1");
+  ASSERT_EQ(cp.exit_code, 0) << cp.out;
+  std::string task = gv_name("private");
+  auto r = run_clawcage({"run", "--isolate", "gvisor", "--task", task, "--rootfs", top + "/rootfs",
+                         "--ro", top + "/in:/in", "--output", top + "/out", "--", "/bin/sh", "-c",
+                         "cat /in/input.txt > /output/copy"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(top + "/out/copy"), "data\n");
+  expect_clean(task);
+  remove_tree(top);
+}
+
 // The escape battery's kernel cases under gVisor. The sentry answers the payload's syscalls
 // itself, so "blocked" means the sentry (or strict's seccomp, which the sentry enforces)
 // refused it; where gVisor allows a call inside its own kernel, the test asserts that the
