@@ -34,11 +34,11 @@ constexpr int64_t kMinimumPids = kRunscBaseTasks + 4 * kHostTasksPerProcess;
 Result<void> fit_processes_under_pids(Spec& s) {
   int64_t pids = s.linux.resources.pids->limit;
   if (pids < kMinimumPids)
-    return invalid_field("linux.resources.pids.limit",
+    return invalid_field("linux.resources.pids.limit (--pids)",
                          "tier gvisor needs at least " + std::to_string(kMinimumPids) + " (got " +
                              std::to_string(pids) +
                              "): the limit counts every host task of the sandbox, and runsc "
-                             "itself uses about " +
+                             "itself needs up to " +
                              std::to_string(kRunscBaseTasks) + ", each sandbox process about " +
                              std::to_string(kHostTasksPerProcess));
   uint64_t nproc = static_cast<uint64_t>((pids - kRunscBaseTasks) / kHostTasksPerProcess);
