@@ -6,13 +6,14 @@
 # Env knobs (defaults in brackets):
 #   SEQ [200] CONC_TOTAL [500] CONC [50]      runs per runner
 #   PODMAN_SEQ [50] PODMAN_CONC_TOTAL [100]   smaller counts for podman
-#   RUNSC_SEQ [50] RUNSC_CONC_TOTAL [100]     smaller counts for runsc
+#   RUNSC_SEQ [50] RUNSC_CONC_TOTAL [100]     smaller counts for runsc and clawcage gvisor
 #   WARMUP [3]                                untimed runs before the timed ones
 #   TASK_TIMEOUT [30]                         seconds per invocation
 #   RUNNER_TIMEOUT [900]                      seconds for a whole runner
 #   CLAWCAGE [./build/clawcage]               clawcage binary
 #   ROOTFS [/var/lib/clawcage/images/builtin/rootfs]
-#   RUNNERS [floor bwrap crun runc runsc podman clawcage-chroot clawcage-container clawcage-strict]
+#   RUNNERS [floor bwrap crun runc runsc podman clawcage-chroot clawcage-container clawcage-strict
+#            clawcage-gvisor]
 #   PYTHON [/usr/bin/python3 if present, else python3]
 #   KEEP_PODMAN_IMAGE [0]                     1: keep the imported podman image
 #   QUIET_WAIT [120]                          wait up to this many seconds for the
@@ -33,7 +34,7 @@ WARMUP=${WARMUP:-3}
 TASK_TIMEOUT=${TASK_TIMEOUT:-30}
 RUNNER_TIMEOUT=${RUNNER_TIMEOUT:-900}
 ROOTFS_SRC=${ROOTFS:-/var/lib/clawcage/images/builtin/rootfs}
-RUNNERS=${RUNNERS:-floor bwrap crun runc runsc podman clawcage-chroot clawcage-container clawcage-strict}
+RUNNERS=${RUNNERS:-floor bwrap crun runc runsc podman clawcage-chroot clawcage-container clawcage-strict clawcage-gvisor}
 KEEP_PODMAN_IMAGE=${KEEP_PODMAN_IMAGE:-0}
 QUIET_WAIT=${QUIET_WAIT:-120}
 PODMAN_IMAGE=clawcage-bench-busybox
@@ -152,7 +153,7 @@ echo
 echo "- date: $(date -u)"
 echo "- machine: nproc=$(nproc), kernel $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
 echo "- cgroups: $(if [[ -n $UNIFIED_OPTS ]]; then echo "hybrid (cgroup2 at $UNIFIED: $UNIFIED_OPTS)"; else echo "no $UNIFIED mount"; fi); favordynmods on $UNIFIED: $FAVOR"
-echo "- task: /bin/true on a copy of $ROOTFS_SRC; SEQ=$SEQ CONC_TOTAL=$CONC_TOTAL CONC=$CONC WARMUP=$WARMUP TASK_TIMEOUT=${TASK_TIMEOUT}s (podman: $PODMAN_SEQ/$PODMAN_CONC_TOTAL, runsc: $RUNSC_SEQ/$RUNSC_CONC_TOTAL)"
+echo "- task: /bin/true on a copy of $ROOTFS_SRC; SEQ=$SEQ CONC_TOTAL=$CONC_TOTAL CONC=$CONC WARMUP=$WARMUP TASK_TIMEOUT=${TASK_TIMEOUT}s (podman: $PODMAN_SEQ/$PODMAN_CONC_TOTAL, runsc and clawcage gvisor: $RUNSC_SEQ/$RUNSC_CONC_TOTAL)"
 echo "- versions: unshare: $(ver unshare --version); bwrap: $(ver bwrap --version); crun: $(ver crun --version); runc: $(ver runc --version); runsc: $(ver runsc --version); podman: $(ver podman --version); clawcage: $CLAWCAGE_DESC"
 echo "- load before: CPUs ${BUSY_START}% busy over 1 s, loadavg $LOAD_START$( ((BUSY_START >= 15)) && echo " (WARNING: machine not idle, numbers are noisy)")"
 echo "- driver: $PY ($("$PY" --version 2>&1)), wall time of each invocation via time.perf_counter around subprocess.run"
@@ -303,6 +304,15 @@ for r in $RUNNERS; do
       else
         bench "clawcage $tier" "$r" "$SEQ" "$CONC_TOTAL" host -- \
           "$CLAWCAGE" run --isolate "$tier" --task "{id}" --rootfs "$ROOTFS" -- /bin/true
+        after "$r" clawcage
+      fi ;;
+    clawcage-gvisor)
+      # The gvisor tier: runsc (ptrace) cloned into clawcage's cgroup, strict's spec.
+      if [[ ! -x $CLAWCAGE ]]; then missing "clawcage gvisor (ptrace)" "$r" "$RUNSC_SEQ" "$RUNSC_CONC_TOTAL" "no clawcage binary at $CLAWCAGE_SRC"
+      elif ! have runsc; then missing "clawcage gvisor (ptrace)" "$r" "$RUNSC_SEQ" "$RUNSC_CONC_TOTAL" "runsc not installed"
+      else
+        bench "clawcage gvisor (ptrace)" "$r" "$RUNSC_SEQ" "$RUNSC_CONC_TOTAL" host -- \
+          "$CLAWCAGE" run --isolate gvisor --gvisor-platform ptrace --task "{id}" --rootfs "$ROOTFS" -- /bin/true
         after "$r" clawcage
       fi ;;
     *) log "unknown runner '$r' (skipped)" ;;

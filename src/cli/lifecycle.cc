@@ -142,12 +142,18 @@ Result<engine::CreateOptions> create_options(CreateFlags& f) {
   std::vector<std::string> controls;
   std::string tier;
   TRY_ASSIGN(engine::CreateOptions o, policy::build_create_options(r, controls, tier));
+  // runsc has an OCI front of its own; this one drives native sandboxes only (for now).
+  if (engine::runs_under_runsc(o.spec))
+    return invalid_field(
+        r.isolate_given ? "--isolate" : "annotations." + std::string(spec::kTierAnnotation),
+        "tier gvisor is not supported by the OCI runtime front (clawcage oci); "
+        "run it with `clawcage run --isolate gvisor` or the daemon");
   if (!name_tier().empty()) {
     // The installed name is the operator's choice (one RuntimeClass per tier): a bundle may
     // ask for a stronger tier, never a weaker one.
     TRY_ASSIGN(spec::Tier floor, spec::parse_tier(name_tier()));
     TRY_ASSIGN(spec::Tier got, spec::parse_tier(tier));
-    if (static_cast<int>(got) < static_cast<int>(floor))
+    if (!spec::tier_at_least(got, floor))
       return invalid_field("annotations." + std::string(spec::kTierAnnotation),
                            "asks for tier " + tier + ", weaker than this runtime's " + name_tier());
   }

@@ -124,6 +124,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
                 "least the tier its route gives")
       ->each([f](const std::string&) { f->isolate_given = true; });
   c->add_option("--task", f->task, "task name (names its cgroup and records)");
+  c->add_option("--gvisor-platform", f->gvisor_platform,
+                "tier gvisor: runsc platform, ptrace (default) or kvm");
   c->add_option("--rootfs", f->rootfs, "run on a plain directory instead of the built-in image");
   c->add_option("--bundle", f->bundle, "run an OCI bundle (config.json + rootfs)");
   c->add_option("--image", f->image, "run an imported image: name:tag or @sha256:...");

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "base/files.h"
+#include "engine/create_internal.h"
 #include "engine/process_plan.h"
 #include "engine/sandbox.h"
 #include "linux/contain.h"
@@ -17,13 +18,7 @@
 
 namespace clawcage::engine {
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
+namespace detail {
 
 Result<std::string> resolve_rootfs(const CreateOptions& o) {
   std::string path = o.spec.root.path;
@@ -39,11 +34,18 @@ Result<std::string> resolve_rootfs(const CreateOptions& o) {
   return out;
 }
 
+}  // namespace detail
+
+namespace {
+
+using detail::Clock;
+using detail::ms_since;
+
 // Turns the spec into everything the child needs, before anything is created.
 Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::string>& warnings) {
   const spec::Spec& s = o.spec;
   os::InitPlan plan;
-  TRY_ASSIGN(plan.rootfs, resolve_rootfs(o));
+  TRY_ASSIGN(plan.rootfs, detail::resolve_rootfs(o));
   auto sw = s.annotations.find(spec::kRootSwitchAnnotation);
   plan.pivot_root = sw == s.annotations.end() || sw->second != "chroot";
   plan.readonly_root = s.root.readonly;
@@ -93,10 +95,34 @@ Result<void> check_sandbox_id(const std::string& id) {
   return ok();
 }
 
+Result<void> Sandbox::claim_state_dir(const CreateOptions& o,
+                                      const std::function<Result<void>(const std::string&)>& fill) {
+  TRY(make_dirs(o.state_root, 0711));
+  // Built under a hidden name and renamed into place without replacing anything, so gc
+  // never sees a state dir without its state, and two creates of one id cannot both win.
+  state_dir_ = o.state_root + "/." + o.id + "." + std::to_string(getpid());
+  if (mkdir(state_dir_.c_str(), 0700) != 0) {
+    Error e = system_error("mkdir", state_dir_);
+    state_dir_.clear();
+    return e;
+  }
+  TRY(write_state());
+  TRY(fill(state_dir_));
+  std::string final_dir = o.state_root + "/" + o.id;
+  if (renameat2(AT_FDCWD, state_dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+    Error e = system_error("claim state dir", final_dir);
+    if (e.code == EEXIST) e.detail = "a sandbox named " + o.id + " exists";
+    return e;  // destroying the sandbox removes the hidden dir
+  }
+  state_dir_ = final_dir;
+  return ok();
+}
+
 Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
   auto t0 = Clock::now();
   TRY(check_sandbox_id(o.id));
   TRY(spec::validate_spec(o.spec));
+  if (runs_under_runsc(o.spec)) return create_under_runsc(cgroups, std::move(o));
   Sandbox sb;
   TRY_ASSIGN(os::InitPlan plan, prepare_init_plan(o, sb.warnings_));
   sb.id_ = o.id;
@@ -111,27 +137,12 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
 
   // The state dir comes first: it claims the id, and `clawcage gc` spares a sandbox whose
   // owner (this process) is alive even before its cgroup or init exists.
-  TRY(make_dirs(o.state_root, 0711));
-  // Built under a hidden name and renamed into place without replacing anything, so gc
-  // never sees a state dir without its state, and two creates of one id cannot both win.
-  sb.state_dir_ = o.state_root + "/." + o.id + "." + std::to_string(getpid());
-  if (mkdir(sb.state_dir_.c_str(), 0700) != 0) {
-    Error e = system_error("mkdir", sb.state_dir_);
-    sb.state_dir_.clear();
-    return e;
-  }
-  TRY(sb.write_state());
-  // What an exec into the sandbox needs (its process, seccomp, Landlock), as created.
-  if (o.keep_config)
-    TRY(create_file(sb.state_dir_ + "/config.json", spec::to_json(o.spec, -1), 0600));
-  std::string final_dir = o.state_root + "/" + o.id;
-  if (renameat2(AT_FDCWD, sb.state_dir_.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) !=
-      0) {
-    Error e = system_error("claim state dir", final_dir);
-    if (e.code == EEXIST) e.detail = "a sandbox named " + o.id + " exists";
-    return e;  // destroying sb removes the hidden dir
-  }
-  sb.state_dir_ = final_dir;
+  TRY(sb.claim_state_dir(o, [&](const std::string& dir) -> Result<void> {
+    // What an exec into the sandbox needs (its process, seccomp, Landlock), as created.
+    if (o.keep_config) TRY(create_file(dir + "/config.json", spec::to_json(o.spec, -1), 0600));
+    return ok();
+  }));
+  std::string final_dir = sb.state_dir_;
   auto overlay = o.spec.annotations.find(spec::kRootOverlayAnnotation);
   if (overlay != o.spec.annotations.end() && overlay->second == "true" && !o.spec.root.readonly) {
     if (!o.spec.has_namespace("mount"))

@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,7 +58,44 @@ void Sandbox::detach() {
   destroyed_ = true;  // the destructor leaves everything to later processes
 }
 
+namespace {
+
+// Empties and removes one subdir of a state dir (runsc's --root holds only its own
+// <id>_sandbox:<id>.state and .lock files; bundle/ our config.json). Entries are removed
+// relative to a directory fd opened without following links: nothing outside is touched.
+Result<void> remove_flat_dir(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return ok();
+    return system_error("open", path);
+  }
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    Error e = system_error("opendir", path);
+    close(fd);
+    return e;
+  }
+  Result<void> result;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    bool is_dir = e->d_type == DT_DIR;
+    if (unlinkat(dirfd(d), name.c_str(), is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT &&
+        result.ok())
+      result = system_error("unlink", path + "/" + name);
+  }
+  closedir(d);
+  TRY(std::move(result));
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT) return system_error("rmdir", path);
+  return ok();
+}
+
+}  // namespace
+
 Result<void> remove_state_dir(const std::string& dir) {
+  // The gvisor tier's runsc bundle and runsc --root (see gvisor.cc).
+  // (volumes/ is empty on the host: its mounts lived in runsc's own mount namespace.)
+  for (const char* sub : {"/bundle", "/runsc", "/volumes"}) TRY(remove_flat_dir(dir + sub));
   for (const char* f : {"/exec.fifo", "/state.json", "/state.json.tmp", "/config.json"})
     if (unlink((dir + f).c_str()) != 0 && errno != ENOENT) return system_error("unlink", dir + f);
   // A writable image root's private layer (the overlay is gone with the sandbox's mount
@@ -118,6 +156,7 @@ Sandbox& Sandbox::operator=(Sandbox&& o) noexcept {
   times_ = o.times_;
   warnings_ = std::move(o.warnings_);
   destroyed_ = o.destroyed_;
+  runsc_ = std::move(o.runsc_);
   o.id_.clear();
   o.state_dir_.clear();
   o.destroyed_ = true;

@@ -94,6 +94,10 @@ Result<spec::Process> exec_process(const spec::Spec& config, const ExecOptions& 
 
 Result<os::ChildProcess> exec_in_sandbox(os::CgroupManager& cgroups, const ExecOptions& o) {
   TRY_ASSIGN(SandboxState st, load_state(o.state_root, o.id));
+  if (!st.runsc.empty())
+    return make_error("exec", o.id,
+                      "tier gvisor does not support exec into a sandbox (its processes live in "
+                      "runsc's sandbox kernel)");
   if (st.status != "running" || st.pid <= 0)
     return make_error("exec", o.id, "sandbox is " + st.status + ", not running");
   // pidfd first, then the state again: the pid cannot be reused between the check and use.
@@ -102,8 +106,9 @@ Result<os::ChildProcess> exec_in_sandbox(os::CgroupManager& cgroups, const ExecO
   UniqueFd pidfd(raw);
   std::string config_path = o.state_root + "/" + o.id + "/config.json";
   if (!path_exists(config_path))
-    return make_error("exec", o.id, "the sandbox was created without its config kept (" +
-                                        config_path + "), so nothing can be exec'd into it");
+    return make_error("exec", o.id,
+                      "the sandbox was created without its config kept (" + config_path +
+                          "), so nothing can be exec'd into it");
   TRY_ASSIGN(spec::Spec config, spec::load_spec_file(config_path));
   os::InitPlan plan;
   std::vector<std::string> warnings;

@@ -9,6 +9,11 @@ namespace clawcage::engine {
 Result<void> Sandbox::kill(int signal) {
   if (status_ == Status::stopped) return make_error("kill", id_, "sandbox has stopped");
   if (signal == SIGKILL) return cgroup_->kill_all().context("killing sandbox " + id_);
+  // A signal to `runsc run` is not forwarded to the payload (runsc dies of it and its
+  // sandbox with it): runsc's own kill delivers it inside the sandbox.
+  if (runsc_ && status_ == Status::running)
+    return os::runsc_signal(runsc_->binary, state_dir_ + "/runsc", id_, signal)
+        .context("signalling sandbox " + id_);
   return init_.signal(signal).context("signalling sandbox " + id_);
 }
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "base/result.h"
 #include "linux/cgroup.h"
 #include "linux/process.h"
+#include "linux/runsc.h"
 #include "linux/sync_channel.h"
 #include "spec/spec.h"
 
@@ -43,7 +45,13 @@ struct CreateOptions {
   bool keep_config = true;
   // runc's --preserve-fds N: the caller's fds 3 .. 3+N-1 reach the payload as they are.
   int preserve_fds = 0;
+  // gvisor tier: runsc's --platform; empty: $CLAWCAGE_GVISOR_PLATFORM, else ptrace.
+  std::string gvisor_platform;
 };
+
+// True when the spec's tier (its run.clawcage.tier annotation) is gvisor: the sandbox is
+// runsc, cloned into the sandbox's cgroup (see gvisor.cc).
+bool runs_under_runsc(const spec::Spec& spec);
 
 // Milliseconds spent in each setup phase (sandbox2's latency breakdown): a spawn cliff
 // shows which step grew.
@@ -83,6 +91,12 @@ class Sandbox {
  private:
   Sandbox() = default;
   Result<void> write_state() const;
+  // Claims <state_root>/<id>: built as a hidden dir (`fill` writes what it needs into it),
+  // then renamed into place without replacing anything.
+  Result<void> claim_state_dir(const CreateOptions& o,
+                               const std::function<Result<void>(const std::string&)>& fill);
+  // The gvisor tier's create (gvisor.cc): the init becomes `runsc run`.
+  static Result<Sandbox> create_under_runsc(os::CgroupManager& cgroups, CreateOptions options);
 
   std::string id_;
   std::string state_dir_;
@@ -96,6 +110,8 @@ class Sandbox {
   SetupTimes times_;
   std::vector<std::string> warnings_;
   bool destroyed_ = false;
+  // Set for the gvisor tier: signals go through `runsc kill`, exit codes are decoded.
+  std::optional<os::Runsc> runsc_;
 };
 
 // A sandbox as another process sees it, from its state dir and the kernel.
@@ -105,6 +121,7 @@ struct SandboxState {
   pid_t pid = 0;       // 0 when the init is gone
   std::string bundle;
   std::map<std::string, std::string> annotations;
+  std::string runsc;  // gvisor tier: the runsc binary that runs it
 };
 
 Result<SandboxState> load_state(const std::string& state_root, const std::string& id);
@@ -115,6 +132,11 @@ Result<void> kill_detached(os::CgroupManager& cgroups, const std::string& state_
                            const std::string& id, int signal);
 Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,
                              const std::string& id, bool force);
+
+// A gvisor-tier sandbox that another process created (a daemon's re-adopted task): delivers
+// `signal` to its payload through `runsc kill`, SIGKILL through its cgroup.
+Result<void> signal_runsc_sandbox(os::CgroupManager& cgroups, const std::string& state_root,
+                                  const std::string& id, int signal);
 
 // A process started inside a running sandbox (runc exec): the sandbox's own process from
 // its stored config.json, with these changes.
@@ -143,8 +165,9 @@ Result<os::ChildProcess> exec_in_sandbox(os::CgroupManager& cgroups, const ExecO
 // gone; `only_id` limits it to one sandbox. Returns how many went.
 int remove_abandoned_claims(const std::string& state_root, const std::string& only_id = "");
 
-// Removes a sandbox's state dir (the files create writes in it, then the dir); a missing dir
-// is fine.
+// Removes a sandbox's state dir (the files create writes in it, the gvisor tier's bundle/,
+// runsc/ and volumes/ subdirs with what runsc left in them, then the dir); a missing dir is
+// fine.
 Result<void> remove_state_dir(const std::string& dir);
 
 // Sandbox ids name cgroups and state dirs: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.

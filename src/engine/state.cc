@@ -21,6 +21,7 @@ Result<void> Sandbox::write_state() const {
                       {"owner_pid", getpid()},
                       {"owner_start_time", owner_start},
                       {"status", status_ == Status::created ? "created" : "running"}};
+  if (runsc_) j["runsc"] = runsc_->binary;
   if (init_.pid() > 0) {
     TRY_ASSIGN(uint64_t start_time, os::process_start_time(init_.pid()));
     j["pid"] = init_.pid();
@@ -61,6 +62,7 @@ Result<SandboxState> load_state(const std::string& state_root, const std::string
   SandboxState st;
   st.id = id;
   st.bundle = j.value("bundle", "");
+  st.runsc = j.value("runsc", "");
   if (j.contains("annotations") && j["annotations"].is_object())
     for (auto it = j["annotations"].begin(); it != j["annotations"].end(); ++it)
       if (it.value().is_string()) st.annotations[it.key()] = it.value().get<std::string>();

@@ -121,29 +121,6 @@ Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
   return system_error("exec", executable);
 }
 
-// stdio onto 0-2, then every other inherited fd closed except `keep` (the creator's listening
-// socket, journal and other tasks' pipes must not live on in the sandbox).
-Result<void> take_stdio_close_rest(const InitPlan& plan, std::vector<int> keep) {
-  for (int i = 0; i < 3; ++i) {
-    if (plan.stdio_fds[i] < 0) continue;
-    // dup2 clears O_CLOEXEC on the copy; the original is closed below unless kept.
-    TRY(check(dup2(plan.stdio_fds[i], i) == i, "dup2", "stdio of the task"));
-  }
-  std::sort(keep.begin(), keep.end());
-  int next = 3;
-  for (int fd : keep) {
-    if (fd < next) continue;
-    if (fd > next) syscall(SYS_close_range, next, fd - 1, 0);
-    next = fd + 1;
-  }
-  syscall(SYS_close_range, next, ~0U, 0);
-  // Signals blocked by the runner (it turns them into a signalfd) must not stay blocked.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  return ok();
-}
-
 // The order is the security argument. Reorder only with a test that shows why.
 Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   // Everything else the creator had open is closed now, not only at exec: should the
@@ -152,7 +129,7 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     std::vector<int> keep = {channel.fd(), plan.exec_fifo_fd};
     for (const auto& op : plan.mounts.ops) keep.push_back(op.source_fd);
     for (int fd = 3; fd < 3 + plan.preserve_fds; ++fd) keep.push_back(fd);
-    TRY(take_stdio_close_rest(plan, keep));
+    TRY(take_stdio_close_rest(plan.stdio_fds, keep));
   }
   // Attached: the sandbox dies with its runner. Detached: its creator exits right away.
   bool attached = plan.exec_fifo_fd < 0;
@@ -210,7 +187,7 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
 // An exec: joins the running sandbox's namespaces and root as host root, then the user
 // namespace last (as the init entered it), then forks the payload as the caller's child.
 Result<void> join_and_fork(const InitPlan& plan, const JoinPlan& join, const SyncChannel& channel) {
-  TRY(take_stdio_close_rest(plan, {channel.fd(), join.init_pidfd, join.root_fd}));
+  TRY(take_stdio_close_rest(plan.stdio_fds, {channel.fd(), join.init_pidfd, join.root_fd}));
   TRY(check(setsid() >= 0, "setsid", "exec helper"));
   // The parent has placed us in the sandbox's cgroups; the payload inherits them.
   TRY(channel.expect(SyncMessage::go, -1, -1));
@@ -238,6 +215,27 @@ Result<void> join_and_fork(const InitPlan& plan, const JoinPlan& join, const Syn
 }
 
 }  // namespace
+
+Result<void> take_stdio_close_rest(const int stdio_fds[3], std::vector<int> keep) {
+  for (int i = 0; i < 3; ++i) {
+    if (stdio_fds[i] < 0) continue;
+    // dup2 clears O_CLOEXEC on the copy; the original is closed below unless kept.
+    TRY(check(dup2(stdio_fds[i], i) == i, "dup2", "stdio of the task"));
+  }
+  std::sort(keep.begin(), keep.end());
+  int next = 3;
+  for (int fd : keep) {
+    if (fd < next) continue;
+    if (fd > next) syscall(SYS_close_range, next, fd - 1, 0);
+    next = fd + 1;
+  }
+  syscall(SYS_close_range, next, ~0U, 0);
+  // Signals blocked by the runner (it turns them into a signalfd) must not stay blocked.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  return ok();
+}
 
 int run_exec_helper(const InitPlan& plan, const JoinPlan& join, const SyncChannel& channel) {
   auto r = join_and_fork(plan, join, channel);

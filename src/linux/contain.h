@@ -66,6 +66,11 @@ struct JoinPlan {
 // process fields) and reports an error on the channel, or execs.
 int run_exec_helper(const InitPlan& plan, const JoinPlan& join, const SyncChannel& channel);
 
+// stdio onto 0-2 (-1 keeps the inherited one), then every other inherited fd closed except
+// `keep` (the creator's listening socket, journal and other tasks' pipes must not live on
+// in the sandbox), and the signal mask cleared (runners block signals for a signalfd).
+Result<void> take_stdio_close_rest(const int stdio_fds[3], std::vector<int> keep);
+
 // Runs in the child; returns an exit code only on failure (after reporting the Error on
 // the channel). On success it does not return: the payload is exec'd.
 int run_sandbox_init(const InitPlan& plan, const SyncChannel& channel);

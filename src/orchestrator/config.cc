@@ -6,6 +6,7 @@
 #include <set>
 
 #include "base/files.h"
+#include "linux/runsc.h"
 #include "spec/task.h"
 #include "spec/tiers/tier.h"
 
@@ -87,6 +88,9 @@ Result<DaemonConfig> parse_config(const std::string& text) {
     } else if (key == "default_tier") {
       TRY_ASSIGN(c.default_tier, get_string(v, key));
       TRY(spec::parse_tier(c.default_tier).context("in default_tier"));
+    } else if (key == "gvisor_platform") {
+      TRY_ASSIGN(c.gvisor_platform, get_string(v, key));
+      TRY(os::resolve_gvisor_platform(c.gvisor_platform).context("in gvisor_platform"));
     } else if (key == "default_deadline") {
       TRY_ASSIGN(c.default_deadline_ms, get_duration(v, key));
     } else if (key == "max_deadline") {

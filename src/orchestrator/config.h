@@ -29,6 +29,7 @@ struct DaemonConfig {
   // The trust policy (policy/trust_policy.h): tier routing, image signatures, volume rules.
   // "" = none (no signature checks; the request's or the default tier).
   std::string trust_policy;
+  std::string gvisor_platform;  // tier gvisor: runsc --platform ("": env, else ptrace)
   int64_t default_deadline_ms = 3600 * 1000;
   int64_t max_deadline_ms = 24 * 3600 * 1000;
   int64_t kill_grace_ms = 2000;

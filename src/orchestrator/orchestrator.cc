@@ -220,6 +220,12 @@ void Orchestrator::record(Task& task, TaskState state, const std::string& detail
 
 Result<void> Orchestrator::validate_request(TaskRequest& r) {
   if (!r.tier.empty()) TRY(spec::parse_tier(r.tier).context("in tier"));
+  if (r.health && (r.tier.empty() ? config_.default_tier : r.tier) == "gvisor")
+    return with_code(invalid_field("health",
+                                   "tier gvisor does not support health checks (they "
+                                   "exec into the sandbox, which runsc's sandbox "
+                                   "kernel does not offer here)"),
+                     EINVAL);
   if (r.deadline_ms > config_.max_deadline_ms)
     return with_code(
         invalid_field("deadline", "exceeds the daemon's maximum of " +
@@ -639,6 +645,7 @@ Result<engine::CreateOptions> Orchestrator::create_options(
   }
   p.scratch = r.scratch;
   p.command = r.command;
+  p.gvisor_platform = config_.gvisor_platform;
   for (const auto& v : r.volumes) {
     for (const auto& c : config_.volumes) {
       if (c.name != v.name) continue;

@@ -24,6 +24,7 @@
 #include "base/files.h"
 #include "image/store.h"
 #include "linux/process.h"
+#include "linux/runsc.h"
 #include "orchestrator/internal.h"
 #include "policy/task_request.h"
 #include "policy/volume_rules.h"
@@ -205,6 +206,8 @@ std::optional<os::ExitStatus> Orchestrator::keeper_exit(const Task& t) {
         os::ExitStatus st;
         st.signaled = signaled != 0;
         st.code = code;
+        // A gvisor task's init was `runsc run`, which reports the payload's signal as 128+N.
+        if (t.tier == "gvisor") st = os::decode_runsc_exit(st);
         return st;
       }
     }

@@ -314,6 +314,9 @@ Result<Task> Orchestrator::kill(const std::string& id, int signal, const std::st
   } else if (signal == SIGKILL) {
     auto cg = cgroups_->open(id);
     sent = cg ? (*cg)->kill_all() : Result<void>(cg.error());
+  } else if (l.task.tier == "gvisor") {
+    // Re-adopted after a restart: its init is `runsc run`, which does not forward signals.
+    sent = engine::signal_runsc_sandbox(*cgroups_, config_.state_root(), id, signal);
   } else if (l.adopted_pidfd) {
     if (syscall(SYS_pidfd_send_signal, l.adopted_pidfd.get(), signal, nullptr, 0) != 0)
       sent = system_error("pidfd_send_signal", "task " + id);

@@ -194,6 +194,7 @@ Result<engine::CreateOptions> build_create_options(TaskRequest& f,
   engine::CreateOptions o;
   o.id = f.task.empty() ? random_task_id() : f.task;
   o.state_root = f.state_root;
+  o.gvisor_platform = f.gvisor_platform;
   TRY(engine::check_sandbox_id(o.id));
   f.trust_decision.reset();
   f.image_digest.clear();

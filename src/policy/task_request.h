@@ -39,6 +39,7 @@ struct TaskRequest {
   std::optional<int64_t> pids;
   std::optional<int64_t> cpu_shares;
   std::string cpuset_cpus;
+  std::string gvisor_platform;  // tier gvisor: runsc --platform (empty: env, else ptrace)
   bool exec_volumes = false;
   bool writable_rootfs = false;
   bool json = false;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/files.h"
+#include "spec/tiers/tier.h"
 
 namespace clawcage::policy {
 
@@ -39,11 +40,8 @@ std::string short_key(const std::string& key) {
 }  // namespace
 
 int tier_rank(const std::string& tier) {
-  if (tier == "chroot") return 0;
-  if (tier == "container") return 1;
-  if (tier == "strict") return 2;
-  if (tier == "gvisor") return 3;
-  return -1;
+  auto t = spec::parse_tier(tier);
+  return t ? spec::tier_strength(*t) : -1;
 }
 
 Result<TrustPolicy> TrustPolicy::load(const std::string& path) {

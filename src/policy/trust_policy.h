@@ -33,7 +33,7 @@ namespace clawcage::policy {
 
 inline constexpr const char* kDefaultTrustPolicy = "/etc/clawcage/trust.json";
 
-// chroot < container < strict < gvisor.
+// spec::tier_strength of a tier name (chroot < container < strict < gvisor); -1 if unknown.
 int tier_rank(const std::string& tier);
 
 struct TrustRoute {

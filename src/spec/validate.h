@@ -12,7 +12,7 @@ int capability_number(const std::string& name);  // -1 if unknown
 std::vector<std::string> capability_names();     // every name capability_number knows
 int rlimit_number(const std::string& name);      // -1 if unknown
 // Annotation keys clawcage reads.
-inline constexpr const char* kTierAnnotation = "run.clawcage.tier";
+inline constexpr const char* kTierAnnotation = "run.clawcage.tier";  // "gvisor": runs under runsc
 inline constexpr const char* kRootSwitchAnnotation = "run.clawcage.root-switch";
 // "true": a writable root is an overlay whose upper layer lives in the sandbox's state dir,
 // so writes never reach root.path (a shared image) and go away with the sandbox.

@@ -28,6 +28,7 @@ class Lifecycle : public ::testing::Test {
   void TearDown() override {
     while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);  // later tests in this process expect none
     remove_tree(bundle_);
   }
   void write_config(const std::string& script) {

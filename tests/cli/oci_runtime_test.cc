@@ -51,6 +51,7 @@ class OciRuntime : public ::testing::Test {
     }
     // The root's cgroup parent (clawcage-root-<hash>), once empty.
     shell("rmdir /sys/fs/cgroup/*/clawcage-root-* 2>/dev/null");
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);  // later tests in this process expect none
     remove_tree(dir_);
   }
   void write_config(const std::string& script, bool tier_annotation) {

@@ -34,7 +34,64 @@ TEST(Tiers, ParseTierNamesTheFlag) {
   auto bad = parse_tier("bogus");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message(),
-            "isolate: unknown tier \"bogus\" (expected chroot, container or strict)");
+            "isolate: unknown tier \"bogus\" (expected chroot, container, strict or gvisor)");
+  for (auto t : {Tier::chroot, Tier::container, Tier::strict, Tier::gvisor}) {
+    auto back = parse_tier(tier_name(t));
+    ASSERT_TRUE(back) << tier_name(t);
+    EXPECT_EQ(*back, t);
+  }
+}
+
+TEST(Tiers, OrderingPutsGvisorStrongest) {
+  const Tier order[] = {Tier::chroot, Tier::container, Tier::strict, Tier::gvisor};
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j)
+      EXPECT_EQ(tier_at_least(order[i], order[j]), i >= j)
+          << tier_name(order[i]) << " vs " << tier_name(order[j]);
+  EXPECT_LT(tier_strength(Tier::strict), tier_strength(Tier::gvisor));
+}
+
+TEST(Tiers, GvisorIsStrictUnderRunsc) {
+  auto r = apply_gvisor_tier(base());
+  ASSERT_TRUE(r);
+  const Spec& s = r->spec;
+  EXPECT_EQ(s.annotations.at(kTierAnnotation), "gvisor");
+  // Native-runtime mechanisms runsc does not apply are not claimed.
+  EXPECT_EQ(s.annotations.count(kLandlockAnnotation), 0u);
+  EXPECT_EQ(s.annotations.count(kRootSwitchAnnotation), 0u);
+  // strict's walls, which the sentry enforces.
+  EXPECT_TRUE(s.root.readonly);
+  EXPECT_TRUE(s.process.capabilities.bounding.empty());
+  EXPECT_TRUE(s.process.no_new_privileges);
+  ASSERT_TRUE(s.linux.seccomp);
+  EXPECT_TRUE(denies(*s.linux.seccomp, "keyctl"));
+  EXPECT_TRUE(s.has_namespace("user"));
+  ASSERT_TRUE(s.linux.resources.memory && s.linux.resources.memory->limit);
+  ASSERT_TRUE(s.linux.resources.pids);
+  bool runsc = false, network = false;
+  for (const auto& c : r->controls) {
+    runsc |= c.find("runsc") != std::string::npos;
+    network |= c.rfind("network:none", 0) == 0;
+  }
+  EXPECT_TRUE(runsc);
+  EXPECT_TRUE(network);
+  // The payload's processes are fitted under the pids limit, which counts runsc's tasks too.
+  bool nproc = false;
+  for (const auto& rl : s.process.rlimits)
+    if (rl.type == "RLIMIT_NPROC") {
+      nproc = true;
+      EXPECT_EQ(rl.hard, (256u - 64u) / 6u);
+    }
+  EXPECT_TRUE(nproc);
+  Spec small = base();
+  small.linux.resources.pids = PidsResources{64};
+  auto refused = apply_gvisor_tier(small);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("linux.resources.pids.limit"), std::string::npos);
+  EXPECT_TRUE(validate_spec(s));
+  auto via = apply_tier(Tier::gvisor, base());
+  ASSERT_TRUE(via);
+  EXPECT_EQ(via->controls, r->controls);
 }
 
 TEST(Tiers, ChrootIsMountAndUserNamespaceOnly) {

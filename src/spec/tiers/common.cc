@@ -8,10 +8,9 @@ Result<Tier> parse_tier(const std::string& name) {
   if (name == "chroot") return Tier::chroot;
   if (name == "container") return Tier::container;
   if (name == "strict") return Tier::strict;
-  if (name == "gvisor")
-    return invalid_field("isolate", "tier gvisor is not available yet (needs the runsc backend)");
-  return invalid_field("isolate",
-                       "unknown tier \"" + name + "\" (expected chroot, container or strict)");
+  if (name == "gvisor") return Tier::gvisor;
+  return invalid_field(
+      "isolate", "unknown tier \"" + name + "\" (expected chroot, container, strict or gvisor)");
 }
 
 const char* tier_name(Tier tier) {
@@ -22,8 +21,28 @@ const char* tier_name(Tier tier) {
       return "container";
     case Tier::strict:
       return "strict";
+    case Tier::gvisor:
+      return "gvisor";
   }
   return "unknown";
+}
+
+int tier_strength(Tier tier) {
+  switch (tier) {
+    case Tier::chroot:
+      return 0;
+    case Tier::container:
+      return 1;
+    case Tier::strict:
+      return 2;
+    case Tier::gvisor:
+      return 3;
+  }
+  return -1;
+}
+
+bool tier_at_least(Tier a, Tier b) {
+  return tier_strength(a) >= tier_strength(b);
 }
 
 std::vector<std::string> container_capabilities() {
@@ -133,6 +152,8 @@ Result<TierResult> apply_tier(Tier tier, Spec spec) {
       return apply_container_tier(std::move(spec));
     case Tier::strict:
       return apply_strict_tier(std::move(spec));
+    case Tier::gvisor:
+      return apply_gvisor_tier(std::move(spec));
   }
   return invalid_field("isolate", "unknown tier");
 }

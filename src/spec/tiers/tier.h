@@ -11,7 +11,8 @@
 
 namespace clawcage::spec {
 
-enum class Tier { chroot, container, strict };
+// Ordered weakest to strongest: chroot < container < strict < gvisor.
+enum class Tier { chroot, container, strict, gvisor };
 
 struct TierResult {
   Spec spec;
@@ -20,6 +21,11 @@ struct TierResult {
 
 Result<Tier> parse_tier(const std::string& name);
 const char* tier_name(Tier tier);
+// Strength of a tier, for "stronger/weaker" decisions (trust-policy routing, the runc
+// front's floor): chroot 0, container 1, strict 2, gvisor 3.
+int tier_strength(Tier tier);
+// True when `a` enforces at least what `b` does (a is b or stronger).
+bool tier_at_least(Tier a, Tier b);
 
 // Defaults a tier falls back to when the request gives no limit.
 struct TierDefaults {
@@ -34,6 +40,8 @@ struct TierDefaults {
 Result<TierResult> apply_chroot_tier(Spec spec);
 Result<TierResult> apply_container_tier(Spec spec);
 Result<TierResult> apply_strict_tier(Spec spec, const TierDefaults& defaults = {});
+// strict's spec, run under gVisor's runsc (the engine reads the tier annotation).
+Result<TierResult> apply_gvisor_tier(Spec spec, const TierDefaults& defaults = {});
 Result<TierResult> apply_tier(Tier tier, Spec spec);
 
 // Shared building blocks (also used by tests).
