@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
+#include "image/image_user.h"
 #include "image/store.h"
 #include "linux/idmap.h"
 #include "policy/volume_rules.h"
@@ -111,10 +112,14 @@ Result<void> apply_image(const TaskRequest& f, const image::ImageStore& store,
   }
   t.env = config.env;
   t.cwd = config.working_dir.empty() ? "/" : config.working_dir;
-  if (!config.user.empty() && f.user.empty())
-    return invalid_field(fld(f, "image"),
-                         "the image sets User \"" + config.user +
-                             "\": give --user UID[:GID] (user names are not resolved yet)");
+  // The image's User, as podman resolves it; --user (applied later) overrides it.
+  if (!config.user.empty() && f.user.empty()) {
+    auto user = image::resolve_image_user(t.rootfs, config.user);
+    if (!user) return std::move(user).error().add_context("resolving the image's User");
+    t.uid = user->uid;
+    t.gid = user->gid;
+    t.additional_gids = user->groups;
+  }
   return ok();
 }
 

@@ -70,6 +70,7 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
   s.process.cwd = o.cwd;
   s.process.user.uid = o.uid;
   s.process.user.gid = o.gid;
+  s.process.user.additional_gids = o.additional_gids;
   s.process.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                    "HOME=" + std::string(o.uid == 0 ? "/root" : "/"), "TERM=xterm"};
   for (size_t i = 0; i < o.env.size(); ++i) {

@@ -28,6 +28,7 @@ struct TaskOptions {
   std::vector<std::string> env;  // NAME=VALUE, on top of the defaults
   std::string cwd = "/";
   uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> additional_gids;
   std::string hostname;
   std::vector<Volume> volumes;
   std::optional<std::string> output_dir;  // host dir, mounted at /output

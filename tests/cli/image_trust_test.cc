@@ -421,6 +421,37 @@ TEST_F(ImageTrust, TrustPolicyRoutesTiersAndGuardsVolumes) {
   EXPECT_NE(v.out.find("\"tier\": \"strict\""), std::string::npos) << v.out;
 }
 
+// An image's User is resolved in its own /etc/passwd and /etc/group, as podman does.
+TEST_F(ImageTrust, ImageUserIsResolvedByName) {
+  std::string work = work_ + "/user-image";
+  std::filesystem::create_directories(work);
+  std::string log;
+  std::string layout = build_umoci_image(work, "id", &log);
+  ASSERT_FALSE(layout.empty()) << log;
+  auto r = run_shell("set -e; cd " + work +
+                     "; umoci unpack --image oci:agent b >/dev/null; mkdir -p b/rootfs/etc; "
+                     "printf 'root:x:0:0::/root:/bin/sh\\nagent:x:1000:1000::/:/bin/sh\\n' > "
+                     "b/rootfs/etc/passwd; printf 'agent:x:1000:\\ntools:x:2000:agent\\n' > "
+                     "b/rootfs/etc/group; umoci repack --image oci:agent b; umoci config --image "
+                     "oci:agent --config.user agent; rm -rf b 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::string store = work + "/store";
+  ASSERT_EQ(
+      run_clawcage({"image", "import", layout, "--name", "localhost/user:1", "--store", store}, 60,
+                   false)
+          .exit_code,
+      0);
+  auto run = run_clawcage(
+      {"run", "--task", unique_name("user"), "--image", "localhost/user:1", "--store", store});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "uid=1000(agent) gid=1000(agent) groups=2000(tools)\n");
+  // --user wins over the image's.
+  run = run_clawcage({"run", "--task", unique_name("user"), "--image", "localhost/user:1",
+                      "--store", store, "--user", "5:6"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "uid=5 gid=6\n");
+}
+
 // A writable image root is a private overlay per task: what one task writes (here in the
 // image's world-writable /var/tmp) never reaches the shared cache or the next task, and the
 // layer goes with the task.
