@@ -244,20 +244,22 @@ Result<size_t> ImageStore::prune() {
   }
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(root_ + "/rootfs", ec)) {
-    std::string hex = entry.path().filename();
+    std::string hex = std::string(entry.path().filename()).substr(0, 64);
     if (!manifests.count(hex)) std::filesystem::remove_all(entry.path(), ec);
   }
   return removed;
 }
 
-Result<std::string> ImageStore::rootfs(const Descriptor& manifest_desc) const {
-  std::string dir = root_ + "/rootfs/" + manifest_desc.digest.hex;
+Result<std::string> ImageStore::rootfs(const Descriptor& manifest_desc,
+                                       const UnpackPolicy& policy) const {
+  std::string dir =
+      root_ + "/rootfs/" + manifest_desc.digest.hex + (policy.keep_setuid ? "-setuid" : "");
   TRY_ASSIGN(Manifest manifest, read_manifest(blobs_, manifest_desc));
   if (path_exists(dir)) return dir;
   std::string tmpl = root_ + "/rootfs/.tmp-XXXXXX";
   if (!mkdtemp(tmpl.data())) return system_error("mkdtemp", root_ + "/rootfs");
   chmod(tmpl.c_str(), 0755);
-  auto assembled = assemble_rootfs(blobs_, manifest, tmpl);
+  auto assembled = assemble_rootfs(blobs_, manifest, tmpl, policy);
   std::error_code ec;
   if (!assembled) {
     std::filesystem::remove_all(tmpl, ec);

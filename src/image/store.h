@@ -58,8 +58,9 @@ class ImageStore {
   Result<void> remove_ref(const std::string& name);
   // Removes every blob and cached rootfs no named image needs; returns how many blobs went.
   Result<size_t> prune();
-  // The unpacked rootfs of a manifest, assembled once (into a temp dir renamed into place).
-  Result<std::string> rootfs(const Descriptor& manifest) const;
+  // The unpacked rootfs of a manifest, assembled once (into a temp dir renamed into place):
+  // rootfs/<hex>, or rootfs/<hex>-setuid when the policy keeps setuid/setgid bits.
+  Result<std::string> rootfs(const Descriptor& manifest, const UnpackPolicy& policy = {}) const;
 
  private:
   Result<void> save_refs(const std::map<std::string, std::string>& refs) const;

@@ -99,7 +99,8 @@ Result<image::Descriptor> check_image(TaskRequest& f, const image::ImageStore& s
 // config as podman honours it: entrypoint + cmd when no command is given, env, workdir.
 Result<void> apply_image(const TaskRequest& f, const image::ImageStore& store,
                          const image::Descriptor& manifest_desc, spec::TaskOptions& t) {
-  TRY_ASSIGN(t.rootfs, store.rootfs(manifest_desc));
+  TRY_ASSIGN(t.rootfs, store.rootfs(manifest_desc,
+                                    f.trust ? f.trust->unpack_policy() : image::UnpackPolicy{}));
   TRY_ASSIGN(image::Manifest manifest, image::read_manifest(store.blobs(), manifest_desc));
   TRY_ASSIGN(image::ImageConfig config, image::read_image_config(store.blobs(), manifest.config));
   if (t.args.empty()) {

@@ -53,7 +53,7 @@ Result<TrustPolicy> TrustPolicy::parse(const std::string& text, const std::strin
   std::string base_dir = base_dir_of(source);
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return invalid_field(source, "not valid JSON");
-  TRY(only(j, source, {"signaturePolicy", "routes", "otherwise", "volumes"}));
+  TRY(only(j, source, {"signaturePolicy", "routes", "otherwise", "volumes", "layers"}));
   TrustPolicy p;
   p.source_ = source;
   if (j.contains("signaturePolicy")) {
@@ -101,6 +101,15 @@ Result<TrustPolicy> TrustPolicy::parse(const std::string& text, const std::strin
         (j["otherwise"] != "reject" && tier_rank(j["otherwise"].get<std::string>()) < 0))
       return invalid_field(source + ".otherwise", "expected reject or a tier name");
     p.otherwise_ = j["otherwise"].get<std::string>();
+  }
+  if (j.contains("layers")) {
+    const json& l = j["layers"];
+    TRY(only(l, source + ".layers", {"keepSetuid"}));
+    if (l.contains("keepSetuid")) {
+      if (!l["keepSetuid"].is_boolean())
+        return invalid_field(source + ".layers.keepSetuid", "expected true or false");
+      p.unpack_.keep_setuid = l["keepSetuid"].get<bool>();
+    }
   }
   if (j.contains("volumes")) {
     const json& v = j["volumes"];

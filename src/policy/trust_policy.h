@@ -14,7 +14,8 @@
 //     ],
 //     "otherwise": "reject",                      // or a tier name
 //     "volumes": {"allow": ["/srv/agents"], "block": [".ssh", ".env*"],
-//                 "readOnlyInputs": true, "writable": ["/srv/agents/out"]}
+//                 "readOnlyInputs": true, "writable": ["/srv/agents/out"]},
+//     "layers": {"keepSetuid": false}             // setuid/setgid bits stripped (default)
 //   }
 //
 // A task may ask for a stronger tier than its route gives, never a weaker one. Relative
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "image/layer_unpack.h"
 #include "image/signature_policy.h"
 #include "policy/volume_rules.h"
 
@@ -57,6 +59,8 @@ class TrustPolicy {
   static Result<TrustPolicy> parse(const std::string& text, const std::string& source);
   const std::string& source() const { return source_; }
   const VolumeRules& volume_rules() const { return volumes_; }
+  // How image layers are unpacked (layers.keepSetuid; default: setuid/setgid stripped).
+  const image::UnpackPolicy& unpack_policy() const { return unpack_; }
   // `image`: the image a task will mount (nullopt: built-in image or --rootfs);
   // `requested`: the tier the task asked for, if it asked. Refusals name the rule.
   Result<TrustDecision> decide(const std::optional<image::ImageToCheck>& image,
@@ -68,6 +72,7 @@ class TrustPolicy {
   std::vector<TrustRoute> routes_;
   std::string otherwise_ = "reject";
   VolumeRules volumes_;
+  image::UnpackPolicy unpack_;
 };
 
 }  // namespace clawcage::policy

@@ -452,6 +452,37 @@ TEST_F(ImageTrust, ImageUserIsResolvedByName) {
   EXPECT_EQ(run.out, "uid=5 gid=6\n");
 }
 
+// setuid/setgid bits of a layer are stripped unless the trust policy keeps them (no_new_privs
+// makes them inert in every tier either way); each choice has its own rootfs cache.
+TEST_F(ImageTrust, SetuidBitsAreStrippedUnlessThePolicyKeepsThem) {
+  std::string work = work_ + "/setuid-image";
+  std::filesystem::create_directories(work);
+  std::string log;
+  std::string layout = build_umoci_image(work, "stat -c %A /bin/suid", &log);
+  ASSERT_FALSE(layout.empty()) << log;
+  auto r = run_shell("set -e; cd " + work +
+                     "; umoci unpack --image oci:agent b >/dev/null; cp b/rootfs/bin/busybox "
+                     "b/rootfs/bin/suid; chmod 4755 b/rootfs/bin/suid; umoci repack --image "
+                     "oci:agent b; rm -rf b 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::string store = work + "/store";
+  ASSERT_EQ(
+      run_clawcage({"image", "import", layout, "--name", "localhost/suid:1", "--store", store}, 60,
+                   false)
+          .exit_code,
+      0);
+  for (bool keep : {false, true}) {
+    std::string trust =
+        trust_file({{"routes", {{{"name", "any"}, {"tier", "container"}, {"source", "any"}}}},
+                    {"layers", {{"keepSetuid", keep}}}});
+    auto run = run_clawcage({"run", "--task", unique_name("suid"), "--trust-policy", trust,
+                             "--image", "localhost/suid:1", "--store", store});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(run.out, keep ? "-rwsr-xr-x\n" : "-rwxr-xr-x\n");
+  }
+  EXPECT_EQ(run_shell("ls " + store + "/rootfs | wc -l").out, "2\n");
+}
+
 // A writable image root is a private overlay per task: what one task writes (here in the
 // image's world-writable /var/tmp) never reaches the shared cache or the next task, and the
 // layer goes with the task.
