@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/files.h"
+#include "base/strict_json.h"
 #include "image/gpg.h"
 #include "image/signature.h"
 #include "image/sigstore.h"
@@ -13,14 +14,6 @@ namespace clawcage::image {
 namespace {
 
 using json = nlohmann::json;
-
-Result<void> only_fields(const json& j, const std::string& field,
-                         const std::set<std::string>& allowed) {
-  if (!j.is_object()) return invalid_field(field, "expected a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!allowed.count(it.key())) return invalid_field(field + "." + it.key(), "unknown field");
-  return ok();
-}
 
 Result<std::string> string_field(const json& j, const std::string& field, const char* key) {
   if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty())
@@ -40,24 +33,24 @@ Result<IdentityRule> parse_identity(const json& j, const std::string& field) {
   std::string type = j["type"].get<std::string>();
   using K = IdentityRule::Kind;
   if (type == "matchExact" || type == "matchRepoDigestOrExact" || type == "matchRepository") {
-    TRY(only_fields(j, field, {"type"}));
+    TRY(only_keys(j, field, {"type"}));
     r.kind = type == "matchExact"               ? K::match_exact
              : type == "matchRepoDigestOrExact" ? K::match_repo_digest_or_exact
                                                 : K::match_repository;
   } else if (type == "exactReference") {
-    TRY(only_fields(j, field, {"type", "dockerReference"}));
+    TRY(only_keys(j, field, {"type", "dockerReference"}));
     r.kind = K::exact_reference;
     TRY_ASSIGN(r.reference, string_field(j, field, "dockerReference"));
     TRY_ASSIGN(auto ref, parse_docker_reference(r.reference, field + ".dockerReference", false));
     if (ref.tag.empty() && ref.digest.empty())
       return invalid_field(field + ".dockerReference", "must carry a tag or digest");
   } else if (type == "exactRepository") {
-    TRY(only_fields(j, field, {"type", "dockerRepository"}));
+    TRY(only_keys(j, field, {"type", "dockerRepository"}));
     r.kind = K::exact_repository;
     TRY_ASSIGN(r.reference, string_field(j, field, "dockerRepository"));
     TRY(parse_docker_reference(r.reference, field + ".dockerRepository", false));
   } else if (type == "remapIdentity") {
-    TRY(only_fields(j, field, {"type", "prefix", "signedPrefix"}));
+    TRY(only_keys(j, field, {"type", "prefix", "signedPrefix"}));
     r.kind = K::remap_identity;
     TRY_ASSIGN(r.prefix, string_field(j, field, "prefix"));
     TRY_ASSIGN(r.signed_prefix, string_field(j, field, "signedPrefix"));
@@ -80,7 +73,7 @@ Result<Requirement> parse_requirement(const json& j, const std::string& field,
     return invalid_field(field + ".type", "expected a string");
   std::string type = j["type"].get<std::string>();
   if (type == "insecureAcceptAnything" || type == "reject") {
-    TRY(only_fields(j, field, {"type"}));
+    TRY(only_keys(j, field, {"type"}));
     r.type =
         type == "reject" ? Requirement::Type::reject : Requirement::Type::insecure_accept_anything;
     return r;
@@ -90,10 +83,10 @@ Result<Requirement> parse_requirement(const json& j, const std::string& field,
     return invalid_field(field + ".type", "unknown requirement \"" + type + "\"");
   r.type = gpg ? Requirement::Type::signed_by : Requirement::Type::sigstore_signed;
   if (gpg)
-    TRY(only_fields(j, field,
-                    {"type", "keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"}));
+    TRY(only_keys(j, field,
+                  {"type", "keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"}));
   else
-    TRY(only_fields(j, field, {"type", "keyPath", "keyData", "signedIdentity"}));
+    TRY(only_keys(j, field, {"type", "keyPath", "keyData", "signedIdentity"}));
   if (gpg) {
     TRY_ASSIGN(std::string key_type, string_field(j, field, "keyType"));
     if (key_type != "GPGKeys")
@@ -331,9 +324,8 @@ Result<SignaturePolicy> SignaturePolicy::load(const std::string& path) {
 
 Result<SignaturePolicy> SignaturePolicy::parse(const std::string& text, const std::string& source) {
   std::string base_dir = base_dir_of(source);
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return invalid_field(source, "not valid JSON");
-  TRY(only_fields(j, source, {"default", "transports"}));
+  TRY_ASSIGN(json j, parse_strict_json(text, source));
+  TRY(only_keys(j, source, {"default", "transports"}));
   if (!j.contains("default")) return invalid_field(source + ".default", "missing (it is required)");
   SignaturePolicy p;
   TRY_ASSIGN(p.default_, parse_requirements(j["default"], source + ".default", base_dir));

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/files.h"
+#include "base/strict_json.h"
 #include "spec/tiers/tier.h"
 
 namespace clawcage::policy {
@@ -26,13 +27,6 @@ Result<std::vector<std::string>> string_list(const json& j, const std::string& f
   return out;
 }
 
-Result<void> only(const json& j, const std::string& field, const std::set<std::string>& allowed) {
-  if (!j.is_object()) return invalid_field(field, "expected a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!allowed.count(it.key())) return invalid_field(field + "." + it.key(), "unknown field");
-  return ok();
-}
-
 std::string short_key(const std::string& key) {
   return key.size() > 16 ? key.substr(key.size() - 16) : key;
 }
@@ -51,9 +45,8 @@ Result<TrustPolicy> TrustPolicy::load(const std::string& path) {
 
 Result<TrustPolicy> TrustPolicy::parse(const std::string& text, const std::string& source) {
   std::string base_dir = base_dir_of(source);
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return invalid_field(source, "not valid JSON");
-  TRY(only(j, source, {"signaturePolicy", "routes", "otherwise", "volumes", "layers"}));
+  TRY_ASSIGN(json j, parse_strict_json(text, source));
+  TRY(only_keys(j, source, {"signaturePolicy", "routes", "otherwise", "volumes", "layers"}));
   TrustPolicy p;
   p.source_ = source;
   if (j.contains("signaturePolicy")) {
@@ -72,7 +65,7 @@ Result<TrustPolicy> TrustPolicy::parse(const std::string& text, const std::strin
     for (size_t i = 0; i < routes.size(); ++i) {
       std::string f = source + ".routes[" + std::to_string(i) + "]";
       const json& r = routes[i];
-      TRY(only(r, f, {"name", "tier", "source", "requirements"}));
+      TRY(only_keys(r, f, {"name", "tier", "source", "requirements"}));
       TrustRoute route;
       if (!r.contains("name") || !r["name"].is_string() || r["name"].get<std::string>().empty())
         return invalid_field(f + ".name", "expected a non-empty string");
@@ -104,7 +97,7 @@ Result<TrustPolicy> TrustPolicy::parse(const std::string& text, const std::strin
   }
   if (j.contains("layers")) {
     const json& l = j["layers"];
-    TRY(only(l, source + ".layers", {"keepSetuid"}));
+    TRY(only_keys(l, source + ".layers", {"keepSetuid"}));
     if (l.contains("keepSetuid")) {
       if (!l["keepSetuid"].is_boolean())
         return invalid_field(source + ".layers.keepSetuid", "expected true or false");
@@ -114,7 +107,7 @@ Result<TrustPolicy> TrustPolicy::parse(const std::string& text, const std::strin
   if (j.contains("volumes")) {
     const json& v = j["volumes"];
     std::string f = source + ".volumes";
-    TRY(only(v, f, {"allow", "block", "readOnlyInputs", "writable"}));
+    TRY(only_keys(v, f, {"allow", "block", "readOnlyInputs", "writable"}));
     if (v.contains("allow")) {
       TRY_ASSIGN(p.volumes_.allowlist, string_list(v["allow"], f + ".allow", base_dir, true));
     }

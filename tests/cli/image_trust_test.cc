@@ -578,6 +578,8 @@ TEST_F(ImageTrust, BadPoliciesNameTheField) {
        "/nonexistent/k.gpg"},
       {R"({"default":[{"type":"signedBy","keyType":"X509","keyPath":"/k"}]})", "keyType"},
       {R"({"default":[]})", "non-empty array"},
+      {R"({"default":[{"type":"reject"}],"default":[{"type":"insecureAcceptAnything"}]})",
+       "duplicate key \"default\""},
       {R"({"default":[{"type":"reject"}],"transports":{"dir":{"/":[{"type":"reject"}]}}})",
        "forbidden"},
       {R"({"default":[{"type":"signedBy","keyType":"GPGKeys","keyData":"QUJD","signedIdentity":{"type":"nope"}}]})",
