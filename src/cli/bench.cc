@@ -505,7 +505,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   c->add_option("--agents", f->agents, "distinct agent names (default 8)");
   c->add_option("--isolate", f->tier, "tier of every task (default container)");
   c->add_option("--memory", f->memory, "memory limit per task (default 64M)");
-  c->add_option("--pids", f->pids, "pids limit per task (default 64)");
+  c->add_option("--pids", f->pids,
+                "pids limit per task (default 64; gvisor: 128, runsc's own tasks count too)");
   c->add_option("--sleep", f->sleep_s,
                 "tasks sleep this long; measures daemon RSS and API latency with all alive");
   c->add_option("--chaos", f->chaos, "SIGKILL and restart the daemon this many times");
@@ -521,8 +522,9 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   c->add_flag("--json", f->json_out, "print the figures as one JSON object");
   c->add_option("command", f->command,
                 "task command (after --; default: read input, write output)");
-  c->callback([f, &exit_code]() {
+  c->callback([f, c, &exit_code]() {
     for (const auto& a : trailing_command()) f->command.push_back(a);
+    if (f->tier == "gvisor" && c->count("--pids") == 0) f->pids = 128;
     exit_code = run_bench(*f);
   });
 }

@@ -62,6 +62,10 @@ Result<RunscBundle> prepare_runsc_bundle(const CreateOptions& o, const std::stri
     struct stat st;
     if (fstat(op.source_fd, &st) != 0) return system_error("stat", op.source);
     os::StagedVolume v{op.source_fd, "v" + std::to_string(b.volumes.size()), S_ISDIR(st.st_mode)};
+    // runsc cannot create a missing mount point in a read-only root: made here, as the
+    // native tiers make theirs.
+    TRY(os::ensure_mount_target(b.rootfs, op.destination, !v.directory)
+            .context("preparing mount point " + op.destination));
     for (auto& m : b.config.mounts) {
       if (m.destination != op.destination) continue;
       m.source = staging + "/" + v.name;

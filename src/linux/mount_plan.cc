@@ -390,6 +390,13 @@ Result<void> apply_mount_plan(const MountPlan& plan, const std::string& rootfs,
   return ok();
 }
 
+Result<void> ensure_mount_target(const std::string& rootfs, const std::string& path, bool as_file) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return system_error("open", rootfs);
+  TRY(open_target(root.get(), path, as_file));
+  return ok();
+}
+
 Result<void> make_root_readonly() {
   if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0)
     return system_error("remount read-only", "/");

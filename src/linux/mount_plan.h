@@ -66,5 +66,9 @@ Result<void> apply_mount_plan(const MountPlan& plan, const std::string& rootfs,
                               const std::string& overlay_dir = "");
 // After the switch to the new root: remounts it read-only (spec.root.readonly).
 Result<void> make_root_readonly();
+// Creates a missing mount point under `rootfs` (directories, or an empty file as the last
+// component when `as_file`), resolving every component inside the rootfs, as the native
+// tiers' mounts do; used where another runtime (runsc) mounts into the rootfs.
+Result<void> ensure_mount_target(const std::string& rootfs, const std::string& path, bool as_file);
 
 }  // namespace clawcage::os

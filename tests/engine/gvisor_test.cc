@@ -283,6 +283,31 @@ TEST_F(Gvisor, OutputDirIsWrittenAndOwnedByTheMappedRoot) {
   remove_tree(out.substr(0, out.rfind('/')));
 }
 
+// A volume whose mount point the rootfs lacks: runsc cannot create it in a read-only root,
+// so clawcage makes it first, inside the rootfs, as the native tiers do.
+TEST_F(Gvisor, VolumesMountWhereTheRootfsHasNoMountPoint) {
+  std::string dir = make_temp_dir("gv-mp");
+  std::string rootfs = dir + "/rootfs", in = dir + "/in";
+  ASSERT_EQ(run_shell("mkdir -p " + rootfs + "/bin " + in + " && cp /bin/busybox " + rootfs +
+                      "/bin/ && ln -s busybox " + rootfs + "/bin/sh && ln -s busybox " + rootfs +
+                      "/bin/cat && echo data > " + in + "/f && echo file > " + dir + "/single")
+                .exit_code,
+            0);
+  std::string task = gv_name("mountpoint");
+  auto r = run_clawcage({"run", "--isolate", "gvisor", "--task", task, "--rootfs", rootfs, "--ro",
+                         in + ":/deep/er/in", "--ro", dir + "/single:/one-file", "--", "/bin/sh",
+                         "-c", "cat /deep/er/in/f /one-file"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "data\nfile\n");
+  struct stat st;
+  EXPECT_EQ(stat((rootfs + "/deep/er/in").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(stat((rootfs + "/one-file").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  expect_clean(task);
+  remove_tree(dir);
+}
+
 TEST_F(Gvisor, ReadOnlyVolumeStaysReadOnly) {
   std::string dir = make_temp_dir("gv-ro");
   std::ofstream(dir + "/input.txt") << "data\n";
