@@ -72,6 +72,15 @@ Result<void> become_runsc(const RunscInitPlan& plan, const SyncChannel& channel)
     for (const auto& v : plan.volumes) keep.push_back(v.tree_fd);
     TRY(take_stdio_close_rest(plan.stdio_fds, keep));
   }
+  // gVisor writes a regular file it is handed at an offset of its own, so output to
+  // `clawcage run > file` would overwrite from the start; in append mode every write lands
+  // at the end, as it does for the native tiers.
+  for (int fd : {1, 2}) {
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !(flags & O_APPEND))
+      (void)fcntl(fd, F_SETFL, flags | O_APPEND);
+  }
   // runsc starts its sandbox and gofer with --attached semantics: they die with `runsc run`,
   // which dies with its creator unless the creator is a daemon whose tasks outlive it.
   if (plan.die_with_parent)

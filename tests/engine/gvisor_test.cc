@@ -308,6 +308,19 @@ TEST_F(Gvisor, VolumesMountWhereTheRootfsHasNoMountPoint) {
   remove_tree(dir);
 }
 
+// Output to a regular file lands after what the caller wrote before, and before what it
+// writes after (the sentry keeps its own offset; clawcage makes the file append-only).
+TEST_F(Gvisor, OutputToARegularFileKeepsItsOrder) {
+  std::string dir = make_temp_dir("gv-out");
+  std::string task = gv_name("outfile");
+  auto r = run_shell("(echo before; " + binary() + " run --isolate gvisor --task " + task +
+                     " -- /bin/sh -c 'echo one; echo two'; echo after) > " + dir + "/out 2>&1");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(read_text(dir + "/out"), "before\none\ntwo\nafter\n");
+  expect_clean(task);
+  remove_tree(dir);
+}
+
 TEST_F(Gvisor, ReadOnlyVolumeStaysReadOnly) {
   std::string dir = make_temp_dir("gv-ro");
   std::ofstream(dir + "/input.txt") << "data\n";
