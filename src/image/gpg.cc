@@ -4,9 +4,13 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include "base/files.h"
+#include "base/hash.h"
 
 namespace clawcage::image {
 
@@ -83,9 +87,55 @@ class TempHome {
 
 }  // namespace
 
+namespace {
+
+// Verified (message, keyrings) pairs: a verification is a pure function of both, and each
+// costs two gpg processes (~70 ms here), which a daemon checking every task start cannot
+// spend on its one loop. Only successes are kept; bounded, cleared when full.
+class VerifyCache {
+ public:
+  std::optional<GpgVerified> find(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    return it->second;
+  }
+  void put(const std::string& key, const GpgVerified& v) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() >= 4096) entries_.clear();
+    entries_[key] = v;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, GpgVerified> entries_;
+};
+
+VerifyCache& verify_cache() {
+  static VerifyCache cache;
+  return cache;
+}
+
+Result<GpgVerified> gpg_verify_uncached(const std::string& message,
+                                        const std::vector<std::string>& keyrings);
+
+}  // namespace
+
 Result<GpgVerified> gpg_verify(const std::string& message,
                                const std::vector<std::string>& keyrings) {
   if (keyrings.empty()) return make_error("verify signature", "gpg", "no trusted keys given");
+  std::string key = sha256_hex(message);
+  for (const auto& k : keyrings) key += ":" + sha256_hex(k);
+  if (auto hit = verify_cache().find(key)) return *hit;
+  TRY_ASSIGN(GpgVerified v, gpg_verify_uncached(message, keyrings));
+  verify_cache().put(key, v);
+  return v;
+}
+
+namespace {
+
+Result<GpgVerified> gpg_verify_uncached(const std::string& message,
+                                        const std::vector<std::string>& keyrings) {
   TempHome home;
   TRY(home.create());
   TRY_ASSIGN(Ctx ctx, new_context(home.path()));
@@ -134,6 +184,8 @@ Result<GpgVerified> gpg_verify(const std::string& message,
   out.plaintext = take_data(plain.release());
   return out;
 }
+
+}  // namespace
 
 Result<std::string> gpg_sign(const std::string& payload, const std::string& fingerprint,
                              const std::string& gnupg_home) {
