@@ -194,8 +194,10 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     // The same state, as startContainer sees it. Keys are sorted, so the top-level
     // "status" comes after the annotations: its occurrence is the last one.
     gate.hook_state = state.text;
-    size_t at = gate.hook_state.rfind("\"status\":\"creating\"");
-    if (at != std::string::npos) gate.hook_state.replace(at, 21, "\"status\":\"created\"");
+    const std::string creating = "\"status\":\"creating\"";
+    size_t at = gate.hook_state.rfind(creating);
+    if (at != std::string::npos)
+      gate.hook_state.replace(at, creating.size(), "\"status\":\"created\"");
   }
   if (plan.pivot_root) {
     TRY(pivot_into(plan.rootfs));

@@ -180,7 +180,8 @@ TEST_F(OciHooks, EveryKindRunsInOrderWhereTheSpecSaysWithTheState) {
             "poststart poststart-env");
   // startContainer ran inside the sandbox (its mount namespace, after pivot_root).
   EXPECT_EQ(trim(read_text(out_ + "/startContainer.mnt")), init_mnt);
-  EXPECT_EQ(state_file("startContainer").value("status", ""), "created");
+  EXPECT_EQ(state_file("startContainer").value("status", ""), "created")
+      << read_text(out_ + "/startContainer.state");
   EXPECT_EQ(state_file("poststart").value("status", ""), "running");
   EXPECT_EQ(std::to_string(state_file("poststart").value("pid", 0)), pid);
   EXPECT_EQ(trim(read_text(out_ + "/poststart.mnt")), self_mnt);
