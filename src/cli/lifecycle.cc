@@ -90,6 +90,14 @@ void debug(const std::string& what) {
   if (globals().debug) log_line("debug", what);
 }
 
+// Failed poststart/poststop hooks: the spec says warn and go on.
+void warn(const char* verb, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) {
+    std::cerr << "clawcage " << verb << ": warning: " << w << "\n";
+    log_line("warning", std::string(verb) + ": " + w);
+  }
+}
+
 Result<int> parse_signal(const std::string& name) {
   if (name.empty()) return SIGTERM;
   if (isdigit(static_cast<unsigned char>(name[0]))) {
@@ -190,7 +198,10 @@ int create(CreateFlags& f) {
 int run(CreateFlags& f) {
   if (f.detach) {
     if (int rc = create(f)) return rc;
-    return report("run", engine::start_detached(globals().root, f.request.task));
+    std::vector<std::string> warnings;
+    int rc = report("run", engine::start_detached(globals().root, f.request.task, &warnings));
+    warn("run", warnings);
+    return rc;
   }
   auto opts = create_options(f);
   if (!opts) return report("run", opts.error());
@@ -206,7 +217,11 @@ int run(CreateFlags& f) {
   auto sb = engine::Sandbox::create(**mgr, std::move(opts).value());
   if (!sb) return report("run", sb.error());
   if (int rc = write_pid_file("run", f.pid_file, sb->pid())) return rc;
+  // Only what start and destroy add (failed poststart/poststop hooks) is printed.
+  size_t warned = sb->warnings().size();
   if (auto s = sb->start(); !s) return report("run", s);
+  warn("run", std::vector<std::string>(sb->warnings().begin() + warned, sb->warnings().end()));
+  warned = sb->warnings().size();
   std::optional<os::ExitStatus> status;
   for (;;) {
     pollfd fds[2] = {{sb->pidfd(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
@@ -227,6 +242,8 @@ int run(CreateFlags& f) {
   } else if (auto d = sb->destroy(); !d) {
     report("run", d);
   }
+  if (sb->warnings().size() > warned)
+    warn("run", std::vector<std::string>(sb->warnings().begin() + warned, sb->warnings().end()));
   return status ? status->shell_code() : 1;
 }
 
@@ -274,7 +291,8 @@ std::string features_json() {
   json f = {
       {"ociVersionMin", "1.0.0"},
       {"ociVersionMax", "1.1.0"},
-      {"hooks", json::array()},
+      {"hooks",
+       {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}},
       {"mountOptions",
        {"bind",        "rbind",         "ro",      "rw",          "nosuid",   "suid",
         "nodev",       "dev",           "noexec",  "exec",        "private",  "rprivate",
@@ -421,7 +439,10 @@ void add_lifecycle_commands(CLI::App& top, int& exit_code) {
   CLI::App* s = app.add_subcommand("start", "start a created sandbox");
   s->add_option("id", *id, "sandbox id")->required();
   s->callback([id, &exit_code] {
-    if (!exit_code) exit_code = report("start", engine::start_detached(globals().root, *id));
+    if (exit_code) return;
+    std::vector<std::string> warnings;
+    exit_code = report("start", engine::start_detached(globals().root, *id, &warnings));
+    warn("start", warnings);
   });
 
   CLI::App* st = app.add_subcommand("state", "print a sandbox's OCI state as JSON");
@@ -580,7 +601,10 @@ void add_lifecycle_commands(CLI::App& top, int& exit_code) {
       return;
     }
     // A paused sandbox is thawed by the kill (cgroup.kill reaches frozen members).
-    exit_code = report("delete", engine::delete_detached(**mgr, globals().root, *id, *force));
+    std::vector<std::string> warnings;
+    exit_code =
+        report("delete", engine::delete_detached(**mgr, globals().root, *id, *force, &warnings));
+    warn("delete", warnings);
   });
 
   struct ExecFlags {

@@ -9,6 +9,7 @@
 
 #include "base/files.h"
 #include "engine/create_internal.h"
+#include "engine/hooks.h"
 #include "engine/process_plan.h"
 #include "engine/sandbox.h"
 #include "linux/contain.h"
@@ -52,6 +53,7 @@ Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::
   plan.user_namespace = s.has_namespace("user");
   plan.cgroup_namespace = s.has_namespace("cgroup");
   plan.hostname = s.hostname;
+  plan.sysctls.assign(s.linux.sysctl.begin(), s.linux.sysctl.end());
   TRY_ASSIGN(plan.mounts, os::plan_mounts(s));
   TRY(os::open_mount_sources(plan.mounts));
   TRY(plan_process(s, plan, warnings));
@@ -64,6 +66,11 @@ Result<os::InitPlan> prepare_init_plan(const CreateOptions& o, std::vector<std::
     if (fcntl(fd, F_GETFD) < 0)
       return invalid_field("preserve-fds", "fd " + std::to_string(fd) + " is not open");
   plan.preserve_fds = o.preserve_fds;
+  const spec::Hooks& h = s.hooks;
+  plan.hook_sync = !h.prestart.empty() || !h.create_runtime.empty() ||
+                   !h.create_container.empty() || !h.start_container.empty();
+  plan.create_container_hooks = detail::hook_commands(h.create_container, "createContainer");
+  plan.start_container_hooks = detail::hook_commands(h.start_container, "startContainer");
   return plan;
 }
 
@@ -143,6 +150,9 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
     return ok();
   }));
   std::string final_dir = sb.state_dir_;
+  // From here a failure is "continue at delete" (runtime.md): poststop hooks run too.
+  sb.hooks_ = o.spec.hooks;
+  sb.oci_version_ = o.spec.oci_version;
   auto overlay = o.spec.annotations.find(spec::kRootOverlayAnnotation);
   if (overlay != o.spec.annotations.end() && overlay->second == "true" && !o.spec.root.readonly) {
     if (!o.spec.has_namespace("mount"))
@@ -206,13 +216,28 @@ Result<Sandbox> Sandbox::create(os::CgroupManager& cgroups, CreateOptions o) {
           .context("placing sandbox " + o.id + " in its cgroup"));
   TRY(sb.channel_.send(os::SyncMessage::go));
   constexpr int kSetupTimeoutMs = 30000;
+  int setup_timeout_ms = kSetupTimeoutMs;
+  if (plan.hook_sync) {
+    TRY(sb.channel_.expect(os::SyncMessage::mounts_ready, sb.init_.pidfd(), kSetupTimeoutMs)
+            .context("creating sandbox " + o.id));
+    // In the runtime's namespaces, as its children: the init waits before pivot_root.
+    std::string state = detail::hook_state_json(o.spec.oci_version, o.id, "creating",
+                                                sb.init_.pid(), sb.bundle_, sb.annotations_);
+    TRY(os::run_hooks(detail::hook_commands(o.spec.hooks.prestart, "prestart"), state)
+            .context("creating sandbox " + o.id));
+    TRY(os::run_hooks(detail::hook_commands(o.spec.hooks.create_runtime, "createRuntime"), state)
+            .context("creating sandbox " + o.id));
+    TRY(sb.channel_.send(os::SyncMessage::hook_state, 0, state));
+    // The init runs createContainer next: its timeouts lengthen the wait.
+    setup_timeout_ms = detail::hooks_budget_ms(o.spec.hooks.create_container, kSetupTimeoutMs);
+  }
   if (plan.user_namespace) {
-    TRY(sb.channel_.expect(os::SyncMessage::userns_ready, sb.init_.pidfd(), kSetupTimeoutMs)
+    TRY(sb.channel_.expect(os::SyncMessage::userns_ready, sb.init_.pidfd(), setup_timeout_ms)
             .context("creating sandbox " + o.id));
     TRY(os::write_id_maps(sb.init_.pid(), o.spec.linux.uid_mappings, o.spec.linux.gid_mappings));
     TRY(sb.channel_.send(os::SyncMessage::maps_written));
   }
-  TRY(sb.channel_.expect(os::SyncMessage::ready, sb.init_.pidfd(), kSetupTimeoutMs)
+  TRY(sb.channel_.expect(os::SyncMessage::ready, sb.init_.pidfd(), setup_timeout_ms)
           .context("creating sandbox " + o.id));
   sb.times_.init_ms = ms_since(t3);
   TRY(sb.write_state());

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "base/files.h"
+#include "engine/hooks.h"
 #include "engine/sandbox.h"
+#include "spec/parse.h"
 
 namespace clawcage::engine {
 
@@ -48,6 +50,14 @@ Result<void> Sandbox::destroy() {
   }
   destroyed_ = result.ok();
   status_ = Status::stopped;
+  if (!hooks_.poststop.empty()) {
+    // After the sandbox is gone, before delete returns (runtime.md step 12); once only.
+    std::vector<spec::Hook> poststop = std::move(hooks_.poststop);
+    hooks_.poststop.clear();
+    detail::run_hooks_warning(
+        poststop, "poststop",
+        detail::hook_state_json(oci_version_, id_, "stopped", 0, bundle_, annotations_), warnings_);
+  }
   return result;
 }
 
@@ -127,13 +137,29 @@ int remove_abandoned_claims(const std::string& state_root, const std::string& on
 }
 
 Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,
-                             const std::string& id, bool force) {
+                             const std::string& id, bool force,
+                             std::vector<std::string>* warnings) {
   TRY_ASSIGN(SandboxState st, load_state(state_root, id));
   if ((st.status == "running" || st.status == "created" || st.status == "creating") && !force)
     return make_error("delete", id, "sandbox is " + st.status + " (kill it first, or --force)");
+  // The poststop hooks come from the config kept in the state dir; read before it goes.
+  std::optional<spec::Spec> kept;
+  std::string config = state_root + "/" + id + "/config.json";
+  if (path_exists(config)) {
+    auto s = spec::load_spec_file(config);
+    if (s) kept = std::move(s).value();
+  }
   auto cg = cgroups.open(id);
   if (cg) TRY((*cg)->destroy().context("deleting sandbox " + id));
   TRY(remove_state_dir(state_root + "/" + id));
+  if (kept && !kept->hooks.poststop.empty()) {
+    std::vector<std::string> failed;
+    detail::run_hooks_warning(
+        kept->hooks.poststop, "poststop",
+        detail::hook_state_json(kept->oci_version, id, "stopped", 0, st.bundle, st.annotations),
+        failed);
+    if (warnings) warnings->insert(warnings->end(), failed.begin(), failed.end());
+  }
   return ok();
 }
 
@@ -157,6 +183,8 @@ Sandbox& Sandbox::operator=(Sandbox&& o) noexcept {
   warnings_ = std::move(o.warnings_);
   destroyed_ = o.destroyed_;
   runsc_ = std::move(o.runsc_);
+  hooks_ = std::move(o.hooks_);
+  oci_version_ = std::move(o.oci_version_);
   o.id_.clear();
   o.state_dir_.clear();
   o.destroyed_ = true;

@@ -57,17 +57,28 @@ void set_env(std::vector<std::string>& env, const std::string& entry) {
 // The process the exec runs: the sandbox's own with the caller's changes. Nothing may widen
 // what the tier granted: capabilities stay within the sandbox's bounding set, and
 // no_new_privs, seccomp and Landlock are always the sandbox's.
-Result<spec::Process> exec_process(const spec::Spec& config, const ExecOptions& o) {
+// `asked_at_create`: the capabilities the bundle's own config.json asked for. The tier
+// removed some of them at create (the container tier: MKNOD, NET_RAW, SYS_CHROOT); an exec
+// asking for those again (podman passes the container's process) loses them the same way.
+// Anything else outside the bounding set is refused.
+Result<spec::Process> exec_process(const spec::Spec& config, const ExecOptions& o,
+                                   const std::vector<std::string>& asked_at_create) {
   spec::Process p = config.process;
   if (o.process) {
     const auto& bounding = config.process.capabilities.bounding;
-    const auto& c = o.process->capabilities;
-    for (const auto* set : {&c.bounding, &c.effective, &c.permitted, &c.inheritable, &c.ambient})
+    auto has = [](const std::vector<std::string>& v, const std::string& x) {
+      return std::find(v.begin(), v.end(), x) != v.end();
+    };
+    spec::Process asked = *o.process;
+    auto& c = asked.capabilities;
+    for (auto* set : {&c.bounding, &c.effective, &c.permitted, &c.inheritable, &c.ambient}) {
       for (const auto& cap : *set)
-        if (std::find(bounding.begin(), bounding.end(), cap) == bounding.end())
+        if (!has(bounding, cap) && !has(asked_at_create, cap))
           return invalid_field("process.capabilities",
                                cap + " is outside sandbox " + o.id + "'s bounding set");
-    p = *o.process;
+      std::erase_if(*set, [&](const std::string& cap) { return !has(bounding, cap); });
+    }
+    p = std::move(asked);
     p.no_new_privileges = p.no_new_privileges || config.process.no_new_privileges;
   }
   if (!o.args.empty()) p.args = o.args;
@@ -113,7 +124,16 @@ Result<os::ChildProcess> exec_in_sandbox(os::CgroupManager& cgroups, const ExecO
   os::InitPlan plan;
   std::vector<std::string> warnings;
   TRY(plan_process(config, plan, warnings));
-  TRY_ASSIGN(spec::Process process, exec_process(config, o));
+  std::vector<std::string> asked_at_create;
+  if (o.process && !st.bundle.empty() && path_exists(st.bundle + "/config.json")) {
+    auto original = spec::load_spec_file(st.bundle + "/config.json");
+    if (original) {
+      const auto& c = original->process.capabilities;
+      for (const auto* set : {&c.bounding, &c.effective, &c.permitted, &c.inheritable, &c.ambient})
+        asked_at_create.insert(asked_at_create.end(), set->begin(), set->end());
+    }
+  }
+  TRY_ASSIGN(spec::Process process, exec_process(config, o, asked_at_create));
   TRY_ASSIGN(plan.capabilities, os::resolve_capabilities(process.capabilities));
   TRY_ASSIGN(plan.rlimits, os::resolve_rlimits(process.rlimits));
   plan.no_new_privileges = process.no_new_privileges;

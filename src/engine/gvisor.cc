@@ -91,6 +91,7 @@ Result<Sandbox> Sandbox::create_under_runsc(os::CgroupManager& cgroups, CreateOp
                          "tier gvisor runs attached only: the OCI create/start front "
                          "does not support it");
   if (o.preserve_fds) return invalid_field("preserve-fds", "not supported for tier gvisor");
+  if (!o.spec.hooks.empty()) return invalid_field("hooks", "not supported for tier gvisor");
   // runsc must exist before anything is created: without it there is nothing to clean up.
   TRY_ASSIGN(os::Runsc runsc, os::locate_runsc(o.gvisor_platform).context("tier gvisor"));
   std::string state_dir = o.state_root + "/" + o.id;

@@ -112,6 +112,9 @@ class Sandbox {
   bool destroyed_ = false;
   // Set for the gvisor tier: signals go through `runsc kill`, exit codes are decoded.
   std::optional<os::Runsc> runsc_;
+  // The spec's hooks: start runs poststart, destroy poststop (engine/hooks.h).
+  spec::Hooks hooks_;
+  std::string oci_version_;
 };
 
 // A sandbox as another process sees it, from its state dir and the kernel.
@@ -126,12 +129,15 @@ struct SandboxState {
 
 Result<SandboxState> load_state(const std::string& state_root, const std::string& id);
 std::string state_to_json(const SandboxState& state);
-// OCI verbs on a detached sandbox, by id.
-Result<void> start_detached(const std::string& state_root, const std::string& id);
+// OCI verbs on a detached sandbox, by id. Failed poststart/poststop hooks are warnings,
+// appended to `warnings` when given.
+Result<void> start_detached(const std::string& state_root, const std::string& id,
+                            std::vector<std::string>* warnings = nullptr);
 Result<void> kill_detached(os::CgroupManager& cgroups, const std::string& state_root,
                            const std::string& id, int signal);
 Result<void> delete_detached(os::CgroupManager& cgroups, const std::string& state_root,
-                             const std::string& id, bool force);
+                             const std::string& id, bool force,
+                             std::vector<std::string>* warnings = nullptr);
 
 // A gvisor-tier sandbox that another process created (a daemon's re-adopted task): delivers
 // `signal` to its payload through `runsc kill`, SIGKILL through its cgroup.

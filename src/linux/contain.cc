@@ -97,21 +97,52 @@ Result<std::string> become_payload_user(const InitPlan& plan, bool die_with_pare
   return find_executable(plan);
 }
 
-// The last steps: no host fd but stdio, no_new_privs, Landlock, seccomp, execve.
+// Closes every fd from `first` up except those in keep.
+void close_fds_except(unsigned first, std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  for (int fd : keep) {
+    if (fd < 0 || static_cast<unsigned>(fd) < first) continue;
+    if (static_cast<unsigned>(fd) > first) syscall(SYS_close_range, first, fd - 1, 0);
+    first = static_cast<unsigned>(fd) + 1;
+  }
+  syscall(SYS_close_range, first, ~0U, 0);
+}
+
+// How the init learns that `start` was called and tells it the outcome.
+struct StartGate {
+  int fifo_fd = -1;        // detached: the exec fifo, open for writing
+  std::string hook_state;  // the state JSON for startContainer (status "created")
+};
+
+// The last steps: no host fd but stdio, no_new_privs, Landlock, seccomp, startContainer
+// hooks, execve.
 Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
-                          const SyncChannel& channel) {
+                          const SyncChannel& channel, const StartGate& gate = {}) {
   // No host fd reaches the payload but stdio and the preserved ones (CVE-2024-21626); the
-  // channel is CLOEXEC and reports an exec failure.
-  int keep = channel.fd();
-  unsigned first = 3 + static_cast<unsigned>(plan.preserve_fds);
-  if (keep > static_cast<int>(first)) syscall(SYS_close_range, first, keep - 1, 0);
-  syscall(SYS_close_range, std::max<unsigned>(first, keep + 1), ~0U, 0);
+  // channel and the fifo are CLOEXEC and report an exec failure.
+  close_fds_except(3 + static_cast<unsigned>(plan.preserve_fds), {channel.fd(), gate.fifo_fd});
   if (plan.no_new_privileges)
     TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
   // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
   if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
   // Seccomp is the last step: everything above needed syscalls the profile may refuse.
   if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
+  if (!plan.start_container_hooks.empty()) {
+    // Contained as the payload will be. Attached, the runner's end of the channel is the
+    // runtime: its hangup kills the hook. Detached, `start` reads the outcome on the fifo.
+    auto r = run_hooks(plan.start_container_hooks, gate.hook_state,
+                       gate.fifo_fd < 0 ? channel.fd() : -1);
+    if (!r) {
+      if (gate.fifo_fd >= 0) {
+        std::string msg = "E" + r.error().message();
+        if (msg.size() > 4000) msg.resize(4000);
+        (void)!write(gate.fifo_fd, msg.data(), msg.size());
+      }
+      return std::move(r).context("running hooks.startContainer");
+    }
+  }
+  // Detached: `start` returns once this byte arrives (runc's exec.fifo protocol).
+  if (gate.fifo_fd >= 0) (void)!write(gate.fifo_fd, "0", 1);
   std::vector<char*> argv, envp;
   for (const auto& a : plan.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -147,6 +178,27 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   // owned by the host's user namespace, so the sandbox can never undo it.
   TRY(apply_mount_plan(plan.mounts, plan.rootfs, plan.overlay_dir)
           .context("building the sandbox's mounts"));
+  for (const auto& [key, value] : plan.sysctls) {
+    std::string path = "/proc/sys/" + key;
+    std::replace(path.begin() + 10, path.end(), '.', '/');
+    TRY(write_file(path, value).context("setting linux.sysctl." + key));
+  }
+  StartGate gate;
+  if (plan.hook_sync) {
+    // The runtime's prestart and createRuntime hooks run now: namespaces exist, no
+    // pivot_root yet (config.md).
+    TRY(channel.send(SyncMessage::mounts_ready));
+    TRY_ASSIGN(SyncPacket state, channel.expect(SyncMessage::hook_state, -1, -1));
+    TRY(run_hooks(plan.create_container_hooks, state.text, channel.fd())
+            .context("running hooks.createContainer"));
+    // The same state, as startContainer sees it. Keys are sorted, so the top-level
+    // "status" comes after the annotations: its occurrence is the last one.
+    gate.hook_state = state.text;
+    const std::string creating = "\"status\":\"creating\"";
+    size_t at = gate.hook_state.rfind(creating);
+    if (at != std::string::npos)
+      gate.hook_state.replace(at, creating.size(), "\"status\":\"created\"");
+  }
   if (plan.pivot_root) {
     TRY(pivot_into(plan.rootfs));
     if (plan.readonly_root) TRY(make_root_readonly());
@@ -174,14 +226,13 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
   if (attached) {
     TRY(channel.expect(SyncMessage::start, -1, -1));
   } else {
-    // Blocks until `clawcage start` opens the fifo for reading (runc's exec.fifo).
+    // Blocks until `clawcage start` opens the fifo for reading (runc's exec.fifo); the
+    // byte telling it the outcome is written right before execve.
     std::string fifo = "/proc/self/fd/" + std::to_string(plan.exec_fifo_fd);
-    int fd = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
-    TRY(check(fd >= 0, "open", "exec fifo"));
-    (void)!write(fd, "0", 1);
-    close(fd);
+    gate.fifo_fd = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    TRY(check(gate.fifo_fd >= 0, "open", "exec fifo"));
   }
-  return exec_payload(plan, executable, channel);
+  return exec_payload(plan, executable, channel, gate);
 }
 
 // An exec: joins the running sandbox's namespaces and root as host root, then the user

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "linux/capabilities.h"
+#include "linux/hooks.h"
 #include "linux/mount_plan.h"
 #include "linux/rlimits.h"
 #include "linux/seccomp.h"
@@ -25,6 +26,9 @@ struct InitPlan {
   bool user_namespace = false;
   bool cgroup_namespace = false;
   std::string hostname;
+  // linux.sysctl, namespaced keys only (validate.cc), written before pivot_root through the
+  // host's /proc/sys, whose net/ and ipc entries are those of the writer's namespaces.
+  std::vector<std::pair<std::string, std::string>> sysctls;
   MountPlan mounts;
   std::optional<SeccompProgram> seccomp;
   CapabilitySets capabilities;
@@ -49,6 +53,14 @@ struct InitPlan {
   bool die_with_parent = true;
   // fds 3 .. 3+preserve_fds-1 stay open into the payload (runc's --preserve-fds).
   int preserve_fds = 0;
+  // OCI hooks. With hook_sync, the init stops after its mounts (before pivot_root) and
+  // sends mounts_ready; the runtime runs prestart and createRuntime, then sends the state
+  // JSON (hook_state). The init runs createContainer there (the container's namespaces,
+  // paths still resolving in the runtime's mount view) and startContainer after `start`,
+  // fully contained, right before execve (as runc does).
+  bool hook_sync = false;
+  std::vector<HookCommand> create_container_hooks;
+  std::vector<HookCommand> start_container_hooks;
 };
 
 // Joining a running sandbox (an exec): what the helper enters before it becomes the payload.

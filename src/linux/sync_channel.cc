@@ -10,6 +10,9 @@ namespace clawcage::os {
 
 namespace {
 
+// The largest packet a receiver takes (a hook_state's JSON; errors are shorter).
+constexpr size_t kMaxPacket = 61440;
+
 int64_t now_ms() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -45,6 +48,10 @@ const char* sync_message_name(SyncMessage m) {
       return "error";
     case SyncMessage::pid:
       return "pid";
+    case SyncMessage::mounts_ready:
+      return "mounts-ready";
+    case SyncMessage::hook_state:
+      return "hook-state";
   }
   return "unknown";
 }
@@ -71,6 +78,22 @@ Result<void> SyncChannel::send(SyncMessage type, int code) const {
   std::memcpy(buf + 1, &code, sizeof code);
   for (;;) {
     if (::send(fd_.get(), buf, sizeof buf, MSG_NOSIGNAL) == sizeof buf) return ok();
+    if (errno == EINTR) continue;
+    return system_error("send", std::string("sync message ") + sync_message_name(type));
+  }
+}
+
+Result<void> SyncChannel::send(SyncMessage type, int code, const std::string& text) const {
+  if (text.size() > kMaxPacket - 5)
+    return make_error("send", std::string("sync message ") + sync_message_name(type),
+                      "text of " + std::to_string(text.size()) + " bytes is too long");
+  std::string buf(5, '\0');
+  buf[0] = static_cast<char>(type);
+  std::memcpy(buf.data() + 1, &code, sizeof code);
+  buf += text;
+  for (;;) {
+    if (::send(fd_.get(), buf.data(), buf.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(buf.size()))
+      return ok();
     if (errno == EINTR) continue;
     return system_error("send", std::string("sync message ") + sync_message_name(type));
   }
@@ -109,8 +132,9 @@ Result<SyncPacket> SyncChannel::receive(const char* awaited, int watch_pidfd, in
     }
     if (n == 0) continue;
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      char buf[4096];
-      ssize_t got = recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
+      std::string storage(kMaxPacket, '\0');
+      char* buf = storage.data();
+      ssize_t got = recv(fd_.get(), buf, kMaxPacket, MSG_DONTWAIT);
       if (got < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
         return system_error("recv", "sandbox sync channel");

@@ -19,6 +19,8 @@ enum class SyncMessage : uint8_t {
   start,         // parent → child: exec now
   error,         // child → parent: payload is an Error (errno, operation, subject, detail)
   pid,           // exec helper → parent: code is the exec'd process's pid
+  mounts_ready,  // child → parent: namespaces and mounts made, before pivot_root (hooks)
+  hook_state,    // parent → child: prestart/createRuntime ran; text is the state JSON
 };
 
 const char* sync_message_name(SyncMessage m);
@@ -41,6 +43,8 @@ class SyncChannel {
   Result<void> send(SyncMessage type) const;
   // A message with a number (SyncMessage::pid).
   Result<void> send(SyncMessage type, int code) const;
+  // A message with a number and a text (SyncMessage::hook_state; at most 60 KiB).
+  Result<void> send(SyncMessage type, int code, const std::string& text) const;
   // Child side: reports an error to the parent (best effort).
   void send_error(const Error& error) const;
   // Waits for `expected`. An error packet from the child becomes that Error ("in sandbox

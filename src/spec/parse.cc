@@ -417,6 +417,51 @@ Result<Linux> parse_linux(const Field& f) {
   return l;
 }
 
+Result<Hook> parse_hook(const Field& f) {
+  TRY(f.expect_object());
+  Hook h;
+  if (!f.has("path")) return f.fail("path: required");
+  TRY_ASSIGN(h.path, f.at("path").string());
+  if (h.path.empty() || h.path.front() != '/')
+    return f.at("path").fail("must be an absolute path, got \"" + h.path + "\"");
+  TRY(optional_member(f, "args", h.args, [](const Field& x) { return x.strings(); }));
+  TRY(optional_member(f, "env", h.env, [](const Field& x) { return x.strings(); }));
+  if (f.has("timeout") && !f.value().at("timeout").is_null()) {
+    // The spec: "timeout ... MUST be greater than zero".
+    TRY_ASSIGN(int64_t t, f.at("timeout").integer(1, 24 * 3600));
+    h.timeout = static_cast<int>(t);
+  }
+  return h;
+}
+
+Result<Hooks> parse_hooks(const Field& f) {
+  TRY(f.expect_object());
+  Hooks hooks;
+  const std::pair<const char*, std::vector<Hook>*> kinds[] = {
+      {"prestart", &hooks.prestart},
+      {"createRuntime", &hooks.create_runtime},
+      {"createContainer", &hooks.create_container},
+      {"startContainer", &hooks.start_container},
+      {"poststart", &hooks.poststart},
+      {"poststop", &hooks.poststop}};
+  for (auto it = f.value().begin(); it != f.value().end(); ++it) {
+    bool known = false;
+    for (const auto& [name, list] : kinds) known = known || it.key() == name;
+    // An unknown kind would be a hook silently never run.
+    if (!known) return f.fail(it.key() + ": unknown hook kind");
+  }
+  for (const auto& [name, list] : kinds) {
+    if (!f.has(name) || f.value().at(name).is_null()) continue;
+    Field l = f.at(name);
+    TRY_ASSIGN(size_t n, l.array_size());
+    for (size_t i = 0; i < n; ++i) {
+      TRY_ASSIGN(Hook h, parse_hook(l.at(i)));
+      list->push_back(std::move(h));
+    }
+  }
+  return hooks;
+}
+
 Result<Spec> parse_document(const json& doc) {
   Field f(doc, "");
   TRY(f.expect_object());
@@ -449,8 +494,9 @@ Result<Spec> parse_document(const json& doc) {
   if (f.has("linux")) {
     TRY_ASSIGN(s.linux, parse_linux(f.at("linux")));
   }
-  if (f.has("hooks") && !doc.at("hooks").empty())
-    return f.at("hooks").fail("not supported by clawcage run yet");
+  if (f.has("hooks") && !doc.at("hooks").is_null()) {
+    TRY_ASSIGN(s.hooks, parse_hooks(f.at("hooks")));
+  }
   if (f.has("annotations")) {
     Field a = f.at("annotations");
     TRY(a.expect_object());
@@ -616,6 +662,28 @@ std::string to_json(const Spec& s, int indent) {
   if (!s.linux.sysctl.empty()) l["sysctl"] = s.linux.sysctl;
   j["linux"] = l;
   if (!s.annotations.empty()) j["annotations"] = s.annotations;
+  if (!s.hooks.empty()) {
+    json hooks = json::object();
+    auto put = [&hooks](const char* name, const std::vector<Hook>& list) {
+      if (list.empty()) return;
+      json a = json::array();
+      for (const auto& h : list) {
+        json e = {{"path", h.path}};
+        if (!h.args.empty()) e["args"] = h.args;
+        if (!h.env.empty()) e["env"] = h.env;
+        if (h.timeout) e["timeout"] = *h.timeout;
+        a.push_back(e);
+      }
+      hooks[name] = a;
+    };
+    put("prestart", s.hooks.prestart);
+    put("createRuntime", s.hooks.create_runtime);
+    put("createContainer", s.hooks.create_container);
+    put("startContainer", s.hooks.start_container);
+    put("poststart", s.hooks.poststart);
+    put("poststop", s.hooks.poststop);
+    j["hooks"] = hooks;
+  }
   return j.dump(indent);
 }
 

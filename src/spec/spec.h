@@ -123,6 +123,24 @@ struct Linux {
   std::map<std::string, std::string> sysctl;
 };
 
+// One POSIX-platform hook (config.md): path is absolute; args[0] is what the hook sees as
+// its name; env is its whole environment; timeout (seconds) kills it on expiry.
+struct Hook {
+  std::string path;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::optional<int> timeout;
+};
+
+struct Hooks {
+  std::vector<Hook> prestart;  // deprecated by the spec, still run (before createRuntime)
+  std::vector<Hook> create_runtime, create_container, start_container, poststart, poststop;
+  bool empty() const {
+    return prestart.empty() && create_runtime.empty() && create_container.empty() &&
+           start_container.empty() && poststart.empty() && poststop.empty();
+  }
+};
+
 struct Spec {
   std::string oci_version = "1.0.2";
   Process process;
@@ -131,6 +149,7 @@ struct Spec {
   std::vector<Mount> mounts;
   Linux linux;
   std::map<std::string, std::string> annotations;
+  Hooks hooks;
 
   bool has_namespace(const std::string& type) const;
 };

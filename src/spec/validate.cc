@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <array>
+#include <cctype>
 #include <set>
 #include <string_view>
 
@@ -120,6 +121,30 @@ int rlimit_number(const std::string& name) {
   return lookup(kRlimits, name);
 }
 
+// Only sysctls of a namespace the sandbox owns are written (as runc allows them): any other
+// would change the host. The key becomes a path under /proc/sys, so it is checked whole.
+static Result<void> check_sysctl(const Spec& s, const std::string& key) {
+  std::string f = "linux.sysctl." + key;
+  bool components_ok = !key.empty() && key.front() != '.' && key.back() != '.' &&
+                       key.find("..") == std::string::npos;
+  for (char c : key)
+    components_ok = components_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                      c == '.' || c == '-');
+  if (!components_ok) return invalid_field(f, "not a sysctl name");
+  static const std::set<std::string> kIpc = {
+      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+      "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
+  auto needs = [&](const char* ns) -> Result<void> {
+    if (!s.has_namespace(ns))
+      return invalid_field(f, std::string("needs the sandbox's own ") + ns + " namespace");
+    return ok();
+  };
+  if (key.rfind("net.", 0) == 0) return needs("network");
+  if (kIpc.count(key) || key.rfind("fs.mqueue.", 0) == 0) return needs("ipc");
+  if (key == "kernel.hostname" || key == "kernel.domainname") return needs("uts");
+  return invalid_field(f, "not namespaced: writing it would change the host");
+}
+
 Result<void> validate_spec(const Spec& s) {
   if (s.process.terminal)
     return invalid_field("process.terminal", "not supported yet: run with stdio (pipes or files)");
@@ -160,7 +185,7 @@ Result<void> validate_spec(const Spec& s) {
     return invalid_field("linux.namespaces", "a mount namespace is required");
   if (!s.hostname.empty() && !s.has_namespace("uts"))
     return invalid_field("hostname", "needs a uts namespace");
-  if (!s.linux.sysctl.empty()) return invalid_field("linux.sysctl", "not supported yet");
+  for (const auto& [key, value] : s.linux.sysctl) TRY(check_sysctl(s, key));
   const auto& prop = s.linux.rootfs_propagation;
   if (!prop.empty() && prop != "private" && prop != "rprivate" && prop != "slave" &&
       prop != "rslave")

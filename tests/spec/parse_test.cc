@@ -65,8 +65,28 @@ TEST(SpecParse, UnsupportedFieldsAreRefusedNotIgnored) {
   EXPECT_NE(
       error_of(with(R"("linux": {"resources": {"blockIO": {"weight": 10}}})")).find("blockIO"),
       std::string::npos);
-  EXPECT_NE(error_of(with(R"("hooks": {"prestart": [{"path": "/bin/true"}]})")).find("hooks"),
-            std::string::npos);
+  EXPECT_EQ(error_of(with(R"("hooks": {"postStart": [{"path": "/bin/true"}]})")),
+            "hooks: postStart: unknown hook kind");
+}
+
+TEST(SpecParse, HooksAreParsedCheckedAndRoundTrip) {
+  auto r = parse_spec(with(R"("hooks": {"prestart": [{"path": "/bin/true"}],
+    "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 0"], "env": ["A=1"],
+    "timeout": 5}], "poststop": [{"path": "/bin/false"}]})"));
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->hooks.create_runtime.size(), 1u);
+  EXPECT_EQ(r->hooks.create_runtime[0].args[2], "exit 0");
+  EXPECT_EQ(*r->hooks.create_runtime[0].timeout, 5);
+  auto again = parse_spec(to_json(*r));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->hooks.prestart[0].path, "/bin/true");
+  EXPECT_EQ(again->hooks.create_runtime[0].env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(again->hooks.poststop[0].path, "/bin/false");
+  EXPECT_FALSE(again->hooks.create_runtime[0].timeout != 5);
+  EXPECT_EQ(error_of(with(R"("hooks": {"prestart": [{"path": "true"}]})")),
+            "hooks.prestart[0].path: must be an absolute path, got \"true\"");
+  EXPECT_EQ(error_of(with(R"("hooks": {"poststart": [{"path": "/bin/true", "timeout": 0}]})")),
+            "hooks.poststart[0].timeout: out of range (1..86400)");
 }
 
 TEST(SpecParse, RoundTripsThroughJson) {
@@ -155,6 +175,33 @@ TEST(SpecParse, DefaultSeccompProfileLoads) {
   ASSERT_TRUE(p) << p.error().message();
   EXPECT_EQ(p->default_action, "SCMP_ACT_ERRNO");
   EXPECT_GT(p->syscalls.size(), 3u);
+}
+
+}  // namespace
+}  // namespace clawcage::spec
+
+namespace clawcage::spec {
+namespace {
+
+TEST(SpecValidate, OnlyNamespacedSysctlsOfOwnNamespaces) {
+  auto r = parse_spec(kMinimal);
+  ASSERT_TRUE(r);
+  Spec s = *r;
+  s.linux.namespaces = {{"mount", ""}, {"network", ""}, {"ipc", ""}};
+  s.linux.sysctl = {{"net.ipv4.ping_group_range", "0 0"}, {"kernel.shmmax", "1000000"}};
+  EXPECT_TRUE(validate_spec(s).ok()) << validate_spec(s).error().message();
+  s.linux.sysctl = {{"kernel.panic", "1"}};
+  EXPECT_EQ(validate_spec(s).error().message(),
+            "linux.sysctl.kernel.panic: not namespaced: writing it would change the host");
+  s.linux.sysctl = {{"net.ipv4..ip_forward", "1"}};
+  EXPECT_EQ(validate_spec(s).error().message(),
+            "linux.sysctl.net.ipv4..ip_forward: not a sysctl name");
+  s.linux.sysctl = {{"net/../../kernel/panic", "1"}};
+  EXPECT_NE(validate_spec(s).error().message().find("not a sysctl name"), std::string::npos);
+  s.linux.namespaces = {{"mount", ""}};
+  s.linux.sysctl = {{"net.ipv4.ip_forward", "1"}};
+  EXPECT_EQ(validate_spec(s).error().message(),
+            "linux.sysctl.net.ipv4.ip_forward: needs the sandbox's own network namespace");
 }
 
 }  // namespace
