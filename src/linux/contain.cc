@@ -97,6 +97,19 @@ Result<std::string> become_payload_user(const InitPlan& plan, bool die_with_pare
   return find_executable(plan);
 }
 
+// Landlock and seccomp for a process that keeps no_new_privs off (a bundle's
+// `noNewPrivileges: false`). The kernel then takes a filter or a Landlock domain only from a
+// task with CAP_SYS_ADMIN in its user namespace, so they are loaded here, while this process
+// is still its namespace's full root, before the capabilities and the user are applied (as
+// runc does): the profile must allow those steps (the default one does). With no_new_privs
+// they wait until just before execve, as exec_payload says.
+Result<void> confine_early(const InitPlan& plan) {
+  if (plan.no_new_privileges) return ok();
+  if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
+  if (plan.seccomp) TRY(load_seccomp(*plan.seccomp).context("process.noNewPrivileges is false"));
+  return ok();
+}
+
 // The last steps: no host fd but stdio, no_new_privs, Landlock, seccomp, execve.
 Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
                           const SyncChannel& channel) {
@@ -106,12 +119,13 @@ Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
   unsigned first = 3 + static_cast<unsigned>(plan.preserve_fds);
   if (keep > static_cast<int>(first)) syscall(SYS_close_range, first, keep - 1, 0);
   syscall(SYS_close_range, std::max<unsigned>(first, keep + 1), ~0U, 0);
-  if (plan.no_new_privileges)
+  if (plan.no_new_privileges) {
     TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
-  // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
-  if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
-  // Seccomp is the last step: everything above needed syscalls the profile may refuse.
-  if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
+    // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
+    if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
+    // Seccomp is the last step: everything above needed syscalls the profile may refuse.
+    if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
+  }  // else confine_early loaded both
   std::vector<char*> argv, envp;
   for (const auto& a : plan.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -169,6 +183,7 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     TRY(check(chroot(plan.rootfs.c_str()) == 0, "chroot", plan.rootfs));
     TRY(check(chdir("/") == 0, "chdir", "/"));
   }
+  TRY(confine_early(plan));
   TRY_ASSIGN(std::string executable, become_payload_user(plan, die_with_parent));
   TRY(channel.send(SyncMessage::ready));
   if (attached) {
@@ -210,6 +225,7 @@ Result<void> join_and_fork(const InitPlan& plan, const JoinPlan& join, const Syn
   long pid = syscall(SYS_clone3, &args, sizeof args);
   TRY(check(pid >= 0, "clone3", "exec payload"));
   if (pid > 0) return channel.send(SyncMessage::pid, static_cast<int>(pid));
+  TRY(confine_early(plan));
   TRY_ASSIGN(std::string executable, become_payload_user(plan, plan.die_with_parent));
   return exec_payload(plan, executable, channel);
 }

@@ -82,8 +82,13 @@ Result<MountOp> op_from_mount(const spec::Mount& m, size_t index) {
       }
       continue;
     }
-    if (m.type == "bind")
+    if (m.type == "bind") {
+      // A filesystem's key=value data (mode=755, size=1k) means nothing to a bind mount:
+      // the kernel ignores it there, as runc and crun pass it. A bare word that is no
+      // flag is still refused (a typo such as "noexc" must not pass silently).
+      if (o.find('=') != std::string::npos) continue;
       return invalid_field(op.field + ".options", "unknown bind option \"" + o + "\"");
+    }
     data += (data.empty() ? "" : ",") + o;
   }
   op.data = data;
