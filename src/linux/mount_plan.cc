@@ -249,7 +249,10 @@ Result<void> make_dev_nodes(int rootfd, const std::string& dev) {
 Result<void> mount_fs(const MountOp& op, int target_fd) {
   std::string target = fd_path(target_fd);
   const char* data = op.data.empty() ? nullptr : op.data.c_str();
-  if (::mount(op.fstype.c_str(), target.c_str(), op.fstype.c_str(), op.flags, data) != 0) {
+  // The source of a filesystem that has no device is only its name in mountinfo ("shm"
+  // for a /dev/shm tmpfs): the spec's, as runc gives it.
+  const std::string& source = op.source.empty() ? op.fstype : op.source;
+  if (::mount(source.c_str(), target.c_str(), op.fstype.c_str(), op.flags, data) != 0) {
     Error e = system_error("mount " + op.fstype, op.destination);
     if (!op.data.empty()) e.detail = "options " + op.data;
     return e;
