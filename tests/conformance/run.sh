@@ -114,9 +114,14 @@ for r in $RUNTIMES; do
   [[ $n != 0 ]] && leftovers+=("$r: $n entries left in its state root")
 done
 for d in $(comm -13 <(echo "$tmp_before") <(ls -d /tmp/ocitest* /tmp/oci-pid* 2>/dev/null | sort)); do
+  # A program that asks for no mount namespace (linux_ns_itype) has a runtime mount the
+  # container's filesystems in the host's, under its bundle.
+  if grep -q " $d[ /]" /proc/self/mountinfo; then
+    leftovers+=("mounts left behind under $d (unmounted)"); umount -R "$d" 2>/dev/null || umount -R -l "$d"
+  fi
   leftovers+=("bundle left behind: $d (removed)"); rm -rf "$d"
 done
-for d in $(comm -13 <(echo "$cg_before") <(cgroups_of_suite | sort)); do
+for d in $(comm -13 <(echo "$cg_before") <(cgroups_of_suite | sort) | sort -r); do
   rmdir "$d" 2>/dev/null && leftovers+=("cgroup left behind: $d (removed)") ||
     leftovers+=("cgroup left behind: $d (NOT removable)")
 done
