@@ -127,6 +127,8 @@ for d in $(comm -13 <(echo "$cg_before") <(cgroups_of_suite | sort) | sort -r); 
 done
 if [[ -x $CLAWCAGE && " $RUNTIMES " == *" clawcage "* ]]; then
   "$CLAWCAGE" gc --root "$work/clawcage-root" >/dev/null 2>&1
+  # A non-default root's cgroups live under clawcage-root-<sha256(root)[:8]>/.
+  rmdir /sys/fs/cgroup/*/"clawcage-root-$(printf %s "$work/clawcage-root" | sha256sum | cut -c1-8)" 2>/dev/null
 fi
 
 # The table.

@@ -57,6 +57,8 @@ cleanup() {
   local id
   for id in $("${RT[@]}" list -q 2>/dev/null); do "${RT[@]}" delete --force "$id" >/dev/null 2>&1; done
   find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -depth -type d -name "$P*" -exec rmdir {} \; 2>/dev/null
+  # clawcage puts a non-default root's cgroups under clawcage-root-<sha256(root)[:8]>/.
+  rmdir /sys/fs/cgroup/*/"clawcage-root-$(printf %s "$root" | sha256sum | cut -c1-8)" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
