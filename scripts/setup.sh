@@ -16,6 +16,7 @@ packages=(build-essential cmake ninja-build pkg-config clang-format
           python3-jsonschema   # validates audit events against share/audit.schema.json in tests
           python3-yaml         # reads deploy/kubernetes manifests in tests
           runsc                # gVisor: the gvisor tier runs tasks under it
+          runc                 # the conformance subset runs against it too (runtime-agnostic)
           chromium)            # loads the daemon's web page in the tests
 # npm builds the web page's chart library (web/package-lock.json); any npm will do.
 command -v npm >/dev/null || packages+=(npm)

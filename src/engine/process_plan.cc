@@ -52,9 +52,8 @@ Result<void> plan_process(const spec::Spec& s, os::InitPlan& plan,
   TRY_ASSIGN(plan.rlimits, os::resolve_rlimits(s.process.rlimits));
   plan.no_new_privileges = s.process.no_new_privileges;
   TRY_ASSIGN(plan.landlock_scopes, landlock_scopes(s, warnings));
-  if (plan.landlock_scopes && !plan.no_new_privileges)
-    return invalid_field(std::string("annotations.") + spec::kLandlockAnnotation,
-                         "Landlock needs process.noNewPrivileges");
+  // Without no_new_privs, Landlock and seccomp load while the process still holds
+  // CAP_SYS_ADMIN in its user namespace (contain.cc, confine_early).
   plan.oom_score_adj = s.process.oom_score_adj;
   plan.uid = s.process.user.uid;
   plan.gid = s.process.user.gid;

@@ -114,6 +114,19 @@ struct StartGate {
   std::string hook_state;  // the state JSON for startContainer (status "created")
 };
 
+// Landlock and seccomp for a process that keeps no_new_privs off (a bundle's
+// `noNewPrivileges: false`). The kernel then takes a filter or a Landlock domain only from a
+// task with CAP_SYS_ADMIN in its user namespace, so they are loaded here, while this process
+// is still its namespace's full root, before the capabilities and the user are applied (as
+// runc does): the profile must allow those steps (the default one does). With no_new_privs
+// they wait until just before execve, as exec_payload says.
+Result<void> confine_early(const InitPlan& plan) {
+  if (plan.no_new_privileges) return ok();
+  if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
+  if (plan.seccomp) TRY(load_seccomp(*plan.seccomp).context("process.noNewPrivileges is false"));
+  return ok();
+}
+
 // The last steps: no host fd but stdio, no_new_privs, Landlock, seccomp, startContainer
 // hooks, execve.
 Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
@@ -121,12 +134,13 @@ Result<void> exec_payload(const InitPlan& plan, const std::string& executable,
   // No host fd reaches the payload but stdio and the preserved ones (CVE-2024-21626); the
   // channel and the fifo are CLOEXEC and report an exec failure.
   close_fds_except(3 + static_cast<unsigned>(plan.preserve_fds), {channel.fd(), gate.fifo_fd});
-  if (plan.no_new_privileges)
+  if (plan.no_new_privileges) {
     TRY(check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl", "no_new_privs"));
-  // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
-  if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
-  // Seccomp is the last step: everything above needed syscalls the profile may refuse.
-  if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
+    // Its own Landlock domain: no signal, ptrace or abstract-socket connection leaves it.
+    if (plan.landlock_scopes) TRY(restrict_landlock_scopes(plan.landlock_scopes));
+    // Seccomp is the last step: everything above needed syscalls the profile may refuse.
+    if (plan.seccomp) TRY(load_seccomp(*plan.seccomp));
+  }  // else confine_early loaded both
   if (!plan.start_container_hooks.empty()) {
     // Contained as the payload will be. Attached, the runner's end of the channel is the
     // runtime: its hangup kills the hook. Detached, `start` reads the outcome on the fifo.
@@ -221,6 +235,7 @@ Result<void> contain(const InitPlan& plan, const SyncChannel& channel) {
     TRY(check(chroot(plan.rootfs.c_str()) == 0, "chroot", plan.rootfs));
     TRY(check(chdir("/") == 0, "chdir", "/"));
   }
+  TRY(confine_early(plan));
   TRY_ASSIGN(std::string executable, become_payload_user(plan, die_with_parent));
   TRY(channel.send(SyncMessage::ready));
   if (attached) {
@@ -261,6 +276,7 @@ Result<void> join_and_fork(const InitPlan& plan, const JoinPlan& join, const Syn
   long pid = syscall(SYS_clone3, &args, sizeof args);
   TRY(check(pid >= 0, "clone3", "exec payload"));
   if (pid > 0) return channel.send(SyncMessage::pid, static_cast<int>(pid));
+  TRY(confine_early(plan));
   TRY_ASSIGN(std::string executable, become_payload_user(plan, plan.die_with_parent));
   return exec_payload(plan, executable, channel);
 }

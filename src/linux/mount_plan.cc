@@ -82,8 +82,13 @@ Result<MountOp> op_from_mount(const spec::Mount& m, size_t index) {
       }
       continue;
     }
-    if (m.type == "bind")
+    if (m.type == "bind") {
+      // A filesystem's key=value data (mode=755, size=1k) means nothing to a bind mount:
+      // the kernel ignores it there, as runc and crun pass it. A bare word that is no
+      // flag is still refused (a typo such as "noexc" must not pass silently).
+      if (o.find('=') != std::string::npos) continue;
       return invalid_field(op.field + ".options", "unknown bind option \"" + o + "\"");
+    }
     data += (data.empty() ? "" : ",") + o;
   }
   op.data = data;
@@ -244,7 +249,10 @@ Result<void> make_dev_nodes(int rootfd, const std::string& dev) {
 Result<void> mount_fs(const MountOp& op, int target_fd) {
   std::string target = fd_path(target_fd);
   const char* data = op.data.empty() ? nullptr : op.data.c_str();
-  if (::mount(op.fstype.c_str(), target.c_str(), op.fstype.c_str(), op.flags, data) != 0) {
+  // The source of a filesystem that has no device is only its name in mountinfo ("shm"
+  // for a /dev/shm tmpfs): the spec's, as runc gives it.
+  const std::string& source = op.source.empty() ? op.fstype : op.source;
+  if (::mount(source.c_str(), target.c_str(), op.fstype.c_str(), op.flags, data) != 0) {
     Error e = system_error("mount " + op.fstype, op.destination);
     if (!op.data.empty()) e.detail = "options " + op.data;
     return e;

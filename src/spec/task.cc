@@ -68,6 +68,7 @@ Result<Spec> build_task_spec(const TaskOptions& o) {
   if (o.writable_rootfs && o.overlay_rootfs) s.annotations[kRootOverlayAnnotation] = "true";
   s.process.args = o.args;
   s.process.cwd = o.cwd;
+  s.process.no_new_privileges = true;  // every tier keeps it (container: unless a bundle says)
   s.process.user.uid = o.uid;
   s.process.user.gid = o.gid;
   s.process.user.additional_gids = o.additional_gids;

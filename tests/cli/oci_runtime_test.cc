@@ -87,6 +87,42 @@ class OciRuntime : public ::testing::Test {
   std::string dir_, root_, bundle_;
 };
 
+// What runc's and Docker's bundles ask for: noNewPrivileges false and CAP_MKNOD, CAP_NET_RAW,
+// CAP_SYS_CHROOT. The container tier keeps them, and its walls stay: the seccomp filter and
+// the Landlock domain are loaded (before the capabilities are dropped), and the capabilities
+// give nothing outside the sandbox's user namespace (no device node).
+TEST_F(OciRuntime, BundleWithoutNoNewPrivsKeepsSeccompAndAskedCapabilities) {
+  write_config(
+      "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; "
+      "mknod /tmp/null c 1 3 2>/dev/null && echo mknod-ok || echo mknod-refused",
+      true);
+  json j = json::parse(read_text(bundle_ + "/config.json"));
+  j["process"]["noNewPrivileges"] = false;
+  for (const char* set : {"bounding", "effective", "permitted"})
+    for (const char* cap : {"CAP_MKNOD", "CAP_NET_RAW", "CAP_SYS_CHROOT", "CAP_SYS_ADMIN"})
+      j["process"]["capabilities"][set].push_back(cap);
+  std::ofstream(bundle_ + "/config.json") << j.dump(2);
+  auto r = shell(runc() + " run --bundle " + bundle_ + " nnp1");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("NoNewPrivs:\t0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Seccomp:\t2"), std::string::npos) << r.out;
+  // CHOWN..KILL, MKNOD (27), NET_RAW (13), SYS_CHROOT (18); never SYS_ADMIN (21).
+  auto eff = r.out.find("CapEff:\t");
+  ASSERT_NE(eff, std::string::npos) << r.out;
+  uint64_t caps = std::stoull(r.out.substr(eff + 8, 16), nullptr, 16);
+  EXPECT_TRUE(caps & (1ull << 27)) << r.out;
+  EXPECT_TRUE(caps & (1ull << 13)) << r.out;
+  EXPECT_TRUE(caps & (1ull << 18)) << r.out;
+  EXPECT_FALSE(caps & (1ull << 21)) << r.out;
+  EXPECT_NE(r.out.find("mknod-refused"), std::string::npos) << r.out;
+  // The strict tier keeps no_new_privs whatever the bundle says.
+  j["annotations"]["run.clawcage.tier"] = "strict";
+  std::ofstream(bundle_ + "/config.json") << j.dump(2);
+  auto s = shell(runc() + " run --bundle " + bundle_ + " nnp2");
+  EXPECT_NE(s.out.find("NoNewPrivs:\t1"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("CapEff:\t0000000000000000"), std::string::npos) << s.out;
+}
+
 TEST_F(OciRuntime, RuncLifecycleWithGlobalFlags) {
   std::string log = dir_ + "/runc.log";
   std::string pid_file = dir_ + "/init.pid";

@@ -12,9 +12,14 @@ using namespace tier_detail;
 
 namespace {
 
-// Keeps only capabilities in the allowed set; an empty request gets the whole set.
+// Keeps only capabilities in the allowed set; an empty request gets the reduced set.
+// A spec that names them (an OCI bundle, as `runc spec` and Docker write them) may also keep
+// CAP_MKNOD, CAP_NET_RAW and CAP_SYS_CHROOT: the sandbox's user namespace is entered last
+// and owns none of its other namespaces, so they give nothing there (device nodes need
+// CAP_MKNOD in the host's user namespace, raw sockets CAP_NET_RAW in the network
+// namespace's owner, the host's), and chroot cannot leave a root that pivot_root made.
 void reduce_capabilities(Capabilities& caps) {
-  const auto allowed = container_capabilities();
+  auto allowed = container_capabilities();
   auto reduce = [&](std::vector<std::string>& set) {
     std::erase_if(set, [&](const std::string& c) {
       return std::find(allowed.begin(), allowed.end(), c) == allowed.end();
@@ -26,6 +31,7 @@ void reduce_capabilities(Capabilities& caps) {
     caps.bounding = caps.effective = caps.permitted = allowed;
     return;
   }
+  for (const char* c : {"CAP_MKNOD", "CAP_NET_RAW", "CAP_SYS_CHROOT"}) allowed.push_back(c);
   reduce(caps.bounding);
   reduce(caps.effective);
   reduce(caps.permitted);
@@ -41,7 +47,8 @@ Result<TierResult> apply_container_tier(Spec spec) {
   ensure_id_maps(spec);
   if (spec.hostname.empty()) spec.hostname = "sandbox";
   reduce_capabilities(spec.process.capabilities);
-  spec.process.no_new_privileges = true;
+  // no_new_privs is the spec's: every task spec sets it (build_task_spec); a bundle may say
+  // `noNewPrivileges: false` (runc's default), and its seccomp and Landlock still load.
   ensure_rlimit(spec, "RLIMIT_NOFILE", TierDefaults{}.nofile);
   if (!spec.linux.seccomp) {
     TRY_ASSIGN(spec.linux.seccomp, default_seccomp_profile());
@@ -65,6 +72,9 @@ Result<TierResult> apply_container_tier(Spec spec) {
                   "readonly-paths",
                   "rlimits",
                   "cgroup-limits"};
+  if (!spec.process.no_new_privileges)
+    std::replace(out.controls.begin(), out.controls.end(), std::string("no_new_privs"),
+                 std::string("no_new_privs:off(bundle)"));
   out.spec = std::move(spec);
   return out;
 }

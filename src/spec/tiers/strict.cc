@@ -64,6 +64,7 @@ Result<TierResult> apply_strict_tier(Spec spec, const TierDefaults& defaults) {
   TRY_ASSIGN(TierResult out, apply_container_tier(std::move(spec)));
   Spec& s = out.spec;
   s.process.capabilities = {};
+  s.process.no_new_privileges = true;  // whatever a bundle says: strict denies every uid change
   harden_seccomp(*s.linux.seccomp);
   s.root.readonly = true;
   private_tmp(s, defaults.tmp_bytes, /*force=*/true);
