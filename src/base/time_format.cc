@@ -19,4 +19,10 @@ std::string rfc3339_utc_now(int fraction_digits) {
   return buf;
 }
 
+int64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 }  // namespace clawcage

@@ -33,25 +33,12 @@ Result<Target> load_target(const std::string& ref, const std::string& store_root
     if (!real) return system_error("resolve", ref.substr(4));
     t.path = real;
     free(real);
-    t.check.transport = "dir";
-    t.check.path = t.path;
-    TRY_ASSIGN(t.check.manifest_digest, image::check_dir_copy(t.path));
-    for (int i = 1; i < 1000; ++i) {
-      std::string p = t.path + "/signature-" + std::to_string(i);
-      if (!path_exists(p)) break;
-      TRY_ASSIGN(std::string blob, read_file(p));
-      t.check.signatures.push_back(blob);
-    }
+    TRY_ASSIGN(t.check, image::dir_image_to_check(t.path));
     return t;
   }
   image::ImageStore store(store_root);
-  TRY_ASSIGN(image::Descriptor d, store.resolve(ref));
-  TRY(store.blobs().verify(d.digest));
-  t.check.manifest_digest = d.digest;
-  if (ref[0] != '@' && ref.rfind("sha256:", 0) != 0) {
-    TRY_ASSIGN(t.check.identity, image::parse_docker_reference(ref, "image"));
-  }
-  TRY_ASSIGN(t.check.signatures, store.signatures(d.digest));
+  TRY_ASSIGN(image::Descriptor d, store.resolve_verified(ref));
+  TRY_ASSIGN(t.check, image::store_image_to_check(store, ref, d, "image"));
   return t;
 }
 

@@ -266,6 +266,26 @@ Result<Requirements> parse_requirements(const json& list, const std::string& fie
   return out;
 }
 
+Result<ImageToCheck> store_image_to_check(const ImageStore& store, const std::string& reference,
+                                          const Descriptor& manifest, const std::string& field) {
+  ImageToCheck check;
+  check.manifest_digest = manifest.digest;
+  if (!reference.empty() && reference[0] != '@' && reference.rfind("sha256:", 0) != 0) {
+    TRY_ASSIGN(check.identity, parse_docker_reference(reference, field));
+  }
+  TRY_ASSIGN(check.signatures, store.signatures(manifest.digest));
+  return check;
+}
+
+Result<ImageToCheck> dir_image_to_check(const std::string& path) {
+  ImageToCheck check;
+  check.transport = "dir";
+  check.path = path;
+  TRY_ASSIGN(check.manifest_digest, check_dir_copy(path));
+  TRY_ASSIGN(check.signatures, read_signature_files(path));
+  return check;
+}
+
 PolicyDecision evaluate_requirements(const Requirements& requirements, const ImageToCheck& image) {
   PolicyDecision d;
   if (requirements.empty()) {

@@ -19,6 +19,7 @@
 #include "base/result.h"
 #include "image/blob_store.h"
 #include "image/reference.h"
+#include "image/store.h"
 
 namespace clawcage::image {
 
@@ -58,6 +59,14 @@ struct ImageToCheck {
   std::vector<std::string> signatures;      // stored signature blobs
   std::string describe() const;             // "docker.io/library/x:1" or "dir:/path"
 };
+
+// A store image as the docker transport sees it: `manifest` (resolved from `reference`), the
+// identity its name gives (none for a digest reference; `field` names it in errors), and its
+// stored signatures.
+Result<ImageToCheck> store_image_to_check(const ImageStore& store, const std::string& reference,
+                                          const Descriptor& manifest, const std::string& field);
+// A skopeo dir: copy as the dir transport sees it: every blob re-hashed, its signatures.
+Result<ImageToCheck> dir_image_to_check(const std::string& path);
 
 // Which key verified which digest for which claimed identity.
 struct Verification {

@@ -142,12 +142,10 @@ Result<ImportedImage> ImageStore::import_dir(const std::string& dir, const std::
       auto put = blobs_.put_file(dir + "/" + b.digest.hex, b.digest);
       if (!put) return std::move(put).error().add_context("importing blob " + b.digest.str());
     }
-    for (int i = 1; i < 1000; ++i) {
-      std::string path = dir + "/signature-" + std::to_string(i);
-      if (!path_exists(path)) break;
-      TRY_ASSIGN(std::string blob, read_file(path));
-      TRY(add_signature(manifest_digest, blob).context("importing " + path));
-    }
+    TRY_ASSIGN(auto signatures, read_signature_files(dir));
+    for (size_t i = 0; i < signatures.size(); ++i)
+      TRY(add_signature(manifest_digest, signatures[i])
+              .context("importing " + dir + "/signature-" + std::to_string(i + 1)));
     return ImportedImage{name, desc};
   }();
   if (!imported) {
@@ -163,8 +161,11 @@ Result<ImportedImage> ImageStore::import_dir(const std::string& dir, const std::
 }
 
 Result<std::vector<std::string>> ImageStore::signatures(const Digest& manifest) const {
+  return read_signature_files(root_ + "/signatures/" + manifest.hex);
+}
+
+Result<std::vector<std::string>> read_signature_files(const std::string& dir) {
   std::vector<std::string> out;
-  std::string dir = root_ + "/signatures/" + manifest.hex;
   for (int i = 1; i < 1000; ++i) {
     std::string path = dir + "/signature-" + std::to_string(i);
     if (!path_exists(path)) break;
@@ -209,6 +210,12 @@ Result<Descriptor> ImageStore::resolve(const std::string& reference) const {
     return make_error("find image", ref, "not in " + root_ + " (clawcage image import)");
   TRY_ASSIGN(Digest d, Digest::parse(it->second, root_ + "/refs.json"));
   return Descriptor{"", d, -1};
+}
+
+Result<Descriptor> ImageStore::resolve_verified(const std::string& reference) const {
+  TRY_ASSIGN(Descriptor d, resolve(reference));
+  TRY(blobs_.verify(d.digest).context("checking image " + reference));
+  return d;
 }
 
 Result<void> ImageStore::remove_ref(const std::string& name) {

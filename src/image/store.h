@@ -16,6 +16,10 @@ namespace clawcage::image {
 
 inline constexpr const char* kDefaultStore = "/var/lib/clawcage/store";
 
+// The signature-1, signature-2, ... files of a directory, in order (none: an empty list), as
+// a skopeo dir: copy and the store keep them.
+Result<std::vector<std::string>> read_signature_files(const std::string& dir);
+
 // A `skopeo copy ... dir:PATH` directory checked in place: manifest.json parsed and every
 // blob it lists re-hashed against its digest. Returns the manifest's digest.
 Result<Digest> check_dir_copy(const std::string& dir);
@@ -53,6 +57,8 @@ class ImageStore {
   Result<std::string> add_signature(const Digest& manifest, const std::string& blob) const;
   // "name:tag" from refs.json, or "@sha256:<hex>" / "sha256:<hex>" of a stored manifest.
   Result<Descriptor> resolve(const std::string& reference) const;
+  // resolve, then the manifest blob re-hashed: what a task start checks before anything else.
+  Result<Descriptor> resolve_verified(const std::string& reference) const;
   std::map<std::string, std::string> refs() const;  // name → manifest digest
   // Forgets a name (its blobs stay until prune).
   Result<void> remove_ref(const std::string& name);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/time_format.h"
 #include "base/unique_fd.h"
 
 namespace clawcage::os {
@@ -17,12 +18,6 @@ namespace clawcage::os {
 namespace {
 
 constexpr size_t kOutputTail = 2048;
-
-int64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 // In the forked child: becomes the hook or exits 127 with the reason on its stderr.
 [[noreturn]] void become_hook(const HookCommand& hook, pid_t parent, int stdin_fd, int out_fd) {
@@ -114,7 +109,7 @@ Result<void> run_hook(const HookCommand& hook, const std::string& state, int wat
   out_w.reset();
   // A pidfd tells the exit at once; under a seccomp profile without pidfd_open, poll often.
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-  int64_t deadline = hook.timeout_s > 0 ? now_ms() + int64_t(hook.timeout_s) * 1000 : -1;
+  int64_t deadline = hook.timeout_s > 0 ? monotonic_ms() + int64_t(hook.timeout_s) * 1000 : -1;
   std::string output;
   int status = 0;
   for (;;) {
@@ -123,7 +118,7 @@ Result<void> run_hook(const HookCommand& hook, const std::string& state, int wat
     if (w < 0 && errno != EINTR) return system_error("waitpid", subject);
     int wait = pidfd ? -1 : 10;
     if (deadline >= 0) {
-      int64_t left = deadline - now_ms();
+      int64_t left = deadline - monotonic_ms();
       if (left <= 0) {
         kill_hook(pid);
         drain(out_r.get(), output);

@@ -6,18 +6,14 @@
 
 #include <cstring>
 
+#include "base/time_format.h"
+
 namespace clawcage::os {
 
 namespace {
 
 // The largest packet a receiver takes (a hook_state's JSON; errors are shorter).
 constexpr size_t kMaxPacket = 61440;
-
-int64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 // One received packet: a type byte, and for errors a 4-byte errno and the text.
 SyncPacket decode(const char* buf, ssize_t got) {
@@ -114,12 +110,12 @@ void SyncChannel::send_error(const Error& error) const {
 
 Result<SyncPacket> SyncChannel::receive(const char* awaited, int watch_pidfd, int timeout_ms,
                                         bool eof_ok) const {
-  int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+  int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
   for (;;) {
     pollfd fds[2] = {{fd_.get(), POLLIN, 0}, {watch_pidfd, POLLIN, 0}};
     int wait = -1;
     if (deadline >= 0) {
-      int64_t left = deadline - now_ms();
+      int64_t left = deadline - monotonic_ms();
       if (left <= 0)
         return make_error("wait", std::string("sandbox init message \"") + awaited + "\"",
                           "timed out after " + std::to_string(timeout_ms) + " ms");

@@ -80,17 +80,11 @@ std::string resolve_future_path(const std::string& path) {
 // checked against the exact digest that will be mounted and the tier is routed.
 Result<image::Descriptor> check_image(TaskRequest& f, const image::ImageStore& store,
                                       const std::optional<std::string>& requested) {
-  TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve(f.image));
-  TRY(store.blobs().verify(manifest_desc.digest).context("checking image " + f.image));
+  TRY_ASSIGN(image::Descriptor manifest_desc, store.resolve_verified(f.image));
   f.image_digest = manifest_desc.digest.str();
   if (!f.trust) return manifest_desc;
-  image::ImageToCheck check;
-  check.manifest_digest = manifest_desc.digest;
-  std::string name = f.image;
-  if (!name.empty() && name[0] != '@' && name.rfind("sha256:", 0) != 0) {
-    TRY_ASSIGN(check.identity, image::parse_docker_reference(name, fld(f, "image")));
-  }
-  TRY_ASSIGN(check.signatures, store.signatures(manifest_desc.digest));
+  TRY_ASSIGN(image::ImageToCheck check,
+             image::store_image_to_check(store, f.image, manifest_desc, fld(f, "image")));
   TRY_ASSIGN(f.trust_decision, f.trust->decide(check, requested));
   return manifest_desc;
 }
